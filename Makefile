@@ -1,0 +1,41 @@
+# avarisk: `make help` lists the targets.
+VENV ?= $(HOME)/.cache/avarisk/torch-2.11.0
+export AVARISK_TORCH_VENV := $(VENV)
+# tch builds against the libtorch inside the venv's torch package; the venv's python must come first.
+export PATH := $(VENV)/bin:$(PATH)
+export LIBTORCH_USE_PYTORCH := 1
+CARGO ?= cargo
+DEMO_ROOT ?= out
+
+.PHONY: help setup build test check lint fmt demo bench bench-terrain
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+
+setup: ## install missing Debian packages and the torch venv (idempotent; seconds when done)
+	@scripts/setup.sh
+
+build: setup ## debug build of the avarisk binary
+	$(CARGO) build --locked
+
+test: setup ## run every test (unit, integration, gdaldem agreement)
+	$(CARGO) test --locked
+
+lint: setup ## cargo fmt --check and clippy -D warnings
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --locked --all-targets -- -D warnings
+
+check: lint test ## what CI runs: lint, then the tests
+
+fmt: ## format the code
+	$(CARGO) fmt --all
+
+demo: setup ## run the onboarding pipeline on every bundled site (no network); outputs under $(DEMO_ROOT)/
+	$(CARGO) build --locked
+	./target/debug/avarisk validate
+	./target/debug/avarisk --root $(DEMO_ROOT) run onboard
+
+bench: bench-terrain ## all benchmarks (release build)
+
+bench-terrain: setup ## P1: terrain features vs gdaldem on an ~80 Mpx DEM built from the SRTM tiles
+	$(CARGO) bench --locked --bench terrain

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs what avarisk needs to build, test and run, and nothing that is already there (a second run takes seconds):
+#   - Debian packages: GDAL 3.6 headers and tools, pkg-config, a C++ compiler, sqlite3
+#   - libtorch 2.11.0, taken from PyPI's torch==2.11.0 in a venv shared by clones ($AVARISK_TORCH_VENV)
+set -euo pipefail
+
+venv="${AVARISK_TORCH_VENV:-$HOME/.cache/avarisk/torch-2.11.0}"
+packages=(libgdal-dev gdal-bin pkg-config g++ sqlite3 python3-venv)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing Debian packages: ${missing[*]}"
+  sudo_cmd=""; [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq
+  $sudo_cmd apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if ! "$venv/bin/python" -c 'import torch, sys; sys.exit(torch.__version__.split("+")[0] != "2.11.0")' 2>/dev/null; then
+  echo "setup: installing torch==2.11.0 into $venv (about 2.7 GB, a few minutes)"
+  mkdir -p "$(dirname "$venv")"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q --disable-pip-version-check torch==2.11.0 numpy safetensors
+fi
+echo "setup: ok (torch venv: $venv)"

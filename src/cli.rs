@@ -1,0 +1,265 @@
+//! Command line: clap types, one function per subcommand, and the mapping from outcomes to exit codes.
+//!
+//! Exit codes: 0 success; 1 some work failed (the rest was done); 2 configuration or usage error.
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{bail, Context};
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::config::{self, ConfigReport, Plan, Stage};
+use crate::features::terrain::TerrainParams;
+use crate::ingest::dem::DemParams;
+use crate::pipeline;
+use crate::store::Store;
+
+/// avarisk: daily avalanche-risk maps from terrain and weather.
+#[derive(Debug, Parser)]
+#[command(name = "avarisk", version, about, long_about = None)]
+pub struct Cli {
+    /// Project folder holding `sites/` and `pipelines/`.
+    #[arg(long, global = true, env = "AVARISK_PROJECT", default_value = ".")]
+    pub project: PathBuf,
+    /// Output root where stages write (DEMs, features, maps).
+    #[arg(long, global = true, env = "AVARISK_ROOT", default_value = "out")]
+    pub root: PathBuf,
+    /// Log format on stderr.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Human)]
+    pub log_format: LogFormat,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum LogFormat {
+    Human,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check every site and pipeline file and report all problems at once.
+    Validate {
+        /// Also print the resolved plan (grids, sources, stage parameters).
+        #[arg(long)]
+        show: bool,
+    },
+    /// Bring outside data onto a site.
+    #[command(subcommand)]
+    Ingest(IngestCommand),
+    /// Derive model features for a site.
+    #[command(subcommand)]
+    Features(FeaturesCommand),
+    /// Run a pipeline (`pipelines/<NAME>.toml`) on the configured sites.
+    Run {
+        /// Pipeline name.
+        pipeline: String,
+        /// Comma-separated site ids (default: all sites).
+        #[arg(long, value_delimiter = ',')]
+        sites: Vec<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum IngestCommand {
+    /// Warp and mosaic the site's DEM sources onto its grid.
+    Dem {
+        #[arg(long)]
+        site: String,
+        /// Take the stage parameters from this pipeline's `dem` stage.
+        #[arg(long, default_value = "onboard")]
+        pipeline: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum FeaturesCommand {
+    /// Derive the terrain feature stack from the site DEM.
+    Terrain {
+        #[arg(long)]
+        site: String,
+        /// Take the stage parameters from this pipeline's `terrain` stage.
+        #[arg(long, default_value = "onboard")]
+        pipeline: String,
+    },
+}
+
+/// Entry point used by `main.rs`.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.log_format);
+    crate::geo::init();
+    match dispatch(&cli) {
+        Ok(code) => code,
+        Err(e) => {
+            if let Some(report) = e.downcast_ref::<ConfigReport>() {
+                eprint!("{report}");
+                return ExitCode::from(2);
+            }
+            eprintln!("error: {e}");
+            for cause in e.chain().skip(1) {
+                eprintln!("  caused by: {cause}");
+            }
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("AVARISK_LOG")
+        .unwrap_or_else(|_| "info".into());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Human => builder.compact().init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+fn dispatch(cli: &Cli) -> anyhow::Result<ExitCode> {
+    let store = Store::new(&cli.root);
+    match &cli.command {
+        Command::Validate { show } => validate(&cli.project, *show),
+        Command::Ingest(IngestCommand::Dem { site, pipeline }) => {
+            let plan = config::load(&cli.project)?;
+            let params = stage_params(&plan, pipeline, |s| match s {
+                Stage::Dem(p) => Some(p.clone()),
+                _ => None,
+            })
+            .unwrap_or_else(DemParams::default);
+            one_stage(&plan, site, &Stage::Dem(params), &store)
+        }
+        Command::Features(FeaturesCommand::Terrain { site, pipeline }) => {
+            let plan = config::load(&cli.project)?;
+            let params = stage_params(&plan, pipeline, |s| match s {
+                Stage::Terrain(p) => Some(p.clone()),
+                _ => None,
+            })
+            .unwrap_or_else(TerrainParams::default);
+            one_stage(&plan, site, &Stage::Terrain(params), &store)
+        }
+        Command::Run { pipeline, sites } => run(&cli.project, pipeline, sites, &store),
+    }
+}
+
+fn validate(project: &Path, show: bool) -> anyhow::Result<ExitCode> {
+    let plan = config::load(project)?;
+    if show {
+        print_plan(&plan);
+    }
+    println!(
+        "ok: {} site(s), {} pipeline(s) valid",
+        plan.sites.len(),
+        plan.pipelines.len()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_plan(plan: &Plan) {
+    for s in &plan.sites {
+        let b = s.grid.bounds();
+        println!("site {} ({})", s.id, s.name);
+        println!("  file       {}", s.file.display());
+        println!(
+            "  grid       {} x {} cells at {} m in {}",
+            s.grid.width,
+            s.grid.height,
+            s.grid.res_x(),
+            s.grid.crs
+        );
+        println!("  bounds     {} {} {} {}", b.xmin, b.ymin, b.xmax, b.ymax);
+        println!("  timezone   {}", s.timezone);
+        for d in &s.dem {
+            let crs = d
+                .crs
+                .as_ref()
+                .map(|c| format!(" (assumed {c})"))
+                .unwrap_or_default();
+            println!("  dem        {}{crs}", d.path);
+        }
+        for o in &s.observations {
+            println!(
+                "  records    {} ({:?}, {})",
+                o.path.display(),
+                o.format,
+                o.crs
+            );
+        }
+        for r in &s.reference {
+            println!("  reference  {} ({})", r.path.display(), r.kind);
+        }
+    }
+    for p in plan.pipelines.values() {
+        println!("pipeline {}: {}", p.name, p.description);
+        for s in &p.stages {
+            println!("  stage {s:?}");
+        }
+    }
+}
+
+fn stage_params<T>(plan: &Plan, pipeline: &str, pick: impl Fn(&Stage) -> Option<T>) -> Option<T> {
+    plan.pipelines.get(pipeline)?.stages.iter().find_map(pick)
+}
+
+fn one_stage(plan: &Plan, site: &str, stage: &Stage, store: &Store) -> anyhow::Result<ExitCode> {
+    let Some(site) = plan.site(site) else {
+        let ids: Vec<&str> = plan.sites.iter().map(|s| s.id.as_str()).collect();
+        bail!(ConfigReport {
+            errors: vec![config::ConfigError::new(
+                "sites",
+                "",
+                format!("no site `{site}`; configured: {}", ids.join(", "))
+            )]
+        });
+    };
+    let msg = pipeline::run_stage(site, stage, store)
+        .map_err(anyhow::Error::msg)
+        .with_context(|| format!("site `{}`, stage `{}`", site.id, stage.name()))?;
+    println!("{msg}");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run(project: &Path, name: &str, sites: &[String], store: &Store) -> anyhow::Result<ExitCode> {
+    let plan = config::load(project)?;
+    let Some(pipeline) = plan.pipelines.get(name) else {
+        let names: Vec<&str> = plan.pipelines.keys().map(String::as_str).collect();
+        bail!(ConfigReport {
+            errors: vec![config::ConfigError::new(
+                "pipelines",
+                "",
+                format!("no pipeline `{name}`; available: {}", names.join(", "))
+            )]
+        });
+    };
+    let unknown: Vec<&String> = sites.iter().filter(|s| plan.site(s).is_none()).collect();
+    if !unknown.is_empty() {
+        bail!(ConfigReport {
+            errors: vec![config::ConfigError::new(
+                "sites",
+                "",
+                format!("unknown site(s): {unknown:?}")
+            )]
+        });
+    }
+    let summary = pipeline::run(&plan, pipeline, sites, store);
+    for u in &summary.units {
+        match &u.outcome {
+            Ok(msg) => println!(
+                "ok    {:<14} {:<8} {:>6.1}s  {msg}",
+                u.site, u.stage, u.seconds
+            ),
+            Err(e) => println!(
+                "FAIL  {:<14} {:<8} {:>6.1}s  {e}",
+                u.site, u.stage, u.seconds
+            ),
+        }
+    }
+    let failed = summary.failures().count();
+    println!("outputs under {}", store.root().join("sites").display());
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}

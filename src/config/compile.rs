@@ -1,0 +1,671 @@
+//! `compile`: the pure step from raw configuration to a validated [`Plan`]. It reports every problem at once, each
+//! with its file and key, and touches neither user files nor the network (CRS facts come from GDAL/PROJ's registry).
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Component, Path, PathBuf};
+
+use chrono_tz::Tz;
+
+use super::raw::{RawPipeline, RawSite, RawStage, RawWeather};
+use super::{ConfigError, RawConfig};
+use crate::features::terrain::{Feature, TerrainParams, WindShelterParams};
+use crate::geo::{Bounds, Crs, Grid, Resampling};
+use crate::ingest::dem::DemParams;
+
+/// How far (degrees) site bounds may reach beyond the CRS's registered area of use. Projections stay accurate a
+/// little beyond it; much further means a wrong CRS or swapped axes.
+const AREA_OF_USE_MARGIN_DEG: f64 = 1.0;
+/// Largest grid accepted, in cells (a 100,000 x 100,000 grid is far beyond any site; it catches unit mistakes).
+const MAX_CELLS: f64 = 1e10;
+
+/// Everything avarisk needs to run: validated sites and pipelines.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub sites: Vec<Site>,
+    pub pipelines: BTreeMap<String, Pipeline>,
+}
+
+impl Plan {
+    pub fn site(&self, id: &str) -> Option<&Site> {
+        self.sites.iter().find(|s| s.id == id)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Site {
+    pub id: String,
+    pub name: String,
+    /// The site.toml this came from, and its folder (relative paths resolve against it).
+    pub file: PathBuf,
+    pub dir: PathBuf,
+    pub grid: Grid,
+    pub timezone: Tz,
+    pub dem: Vec<DemSource>,
+    pub observations: Vec<ObservationSource>,
+    pub reference: Vec<ReferenceLayer>,
+    pub weather: Option<WeatherSource>,
+    pub attribution: Vec<Attribution>,
+}
+
+#[derive(Debug, Clone)]
+pub struct DemSource {
+    /// The path GDAL opens (absolute, `/vsizip/` prefix kept).
+    pub path: String,
+    /// The local file that must exist (the archive for `/vsizip/`), `None` for remote paths.
+    pub local_file: Option<PathBuf>,
+    /// CRS to assume when the file carries none.
+    pub crs: Option<Crs>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ObservationFormat {
+    Csv,
+    GeoJson,
+}
+
+#[derive(Debug, Clone)]
+pub struct ObservationSource {
+    pub path: PathBuf,
+    pub format: ObservationFormat,
+    pub crs: Crs,
+    pub description: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ReferenceLayer {
+    pub kind: String,
+    pub path: PathBuf,
+    pub description: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub enum WeatherSource {
+    OpenMeteo {
+        base_url: Option<String>,
+        points: Vec<WeatherPoint>,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct WeatherPoint {
+    pub id: String,
+    pub latitude: f64,
+    pub longitude: f64,
+    pub elevation_m: f64,
+}
+
+#[derive(Debug, Clone)]
+pub struct Attribution {
+    pub data: String,
+    pub source: String,
+    pub licence: String,
+    pub url: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Pipeline {
+    pub name: String,
+    pub file: PathBuf,
+    pub description: String,
+    pub stages: Vec<Stage>,
+}
+
+/// A stage with its validated parameters.
+#[derive(Debug, Clone)]
+pub enum Stage {
+    Dem(DemParams),
+    Terrain(TerrainParams),
+}
+
+impl Stage {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Stage::Dem(_) => "dem",
+            Stage::Terrain(_) => "terrain",
+        }
+    }
+}
+
+/// Validates raw configuration into a [`Plan`], or returns every problem found.
+pub fn compile(raw: &RawConfig) -> Result<Plan, Vec<ConfigError>> {
+    let mut errors = Vec::new();
+    let mut sites = Vec::new();
+    let mut ids = BTreeSet::new();
+    for (file, rs) in &raw.sites {
+        let mut e = Errors {
+            file,
+            list: &mut errors,
+        };
+        if !ids.insert(rs.id.clone()) {
+            e.push("id", format!("site id `{}` is used by another site", rs.id));
+        }
+        if let Some(site) = compile_site(file, rs, &mut e) {
+            sites.push(site);
+        }
+    }
+    let mut pipelines = BTreeMap::new();
+    for (name, (file, rp)) in &raw.pipelines {
+        let mut e = Errors {
+            file,
+            list: &mut errors,
+        };
+        if let Some(p) = compile_pipeline(name, file, rp, &mut e) {
+            pipelines.insert(name.clone(), p);
+        }
+    }
+    if errors.is_empty() {
+        Ok(Plan { sites, pipelines })
+    } else {
+        Err(errors)
+    }
+}
+
+struct Errors<'a> {
+    file: &'a Path,
+    list: &'a mut Vec<ConfigError>,
+}
+
+impl Errors<'_> {
+    fn push(&mut self, key: impl Into<String>, message: impl Into<String>) {
+        self.list.push(ConfigError::new(self.file, key, message));
+    }
+    fn count(&self) -> usize {
+        self.list.len()
+    }
+}
+
+fn compile_site(file: &Path, rs: &RawSite, e: &mut Errors) -> Option<Site> {
+    let before = e.count();
+    let dir = file.parent().unwrap_or(Path::new(".")).to_path_buf();
+    let folder = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+
+    if rs.id.is_empty()
+        || !rs
+            .id
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+    {
+        e.push(
+            "id",
+            format!(
+                "`{}` is not a valid site id: use lower-case letters, digits and `-`",
+                rs.id
+            ),
+        );
+    } else if rs.id != folder {
+        e.push(
+            "id",
+            format!(
+                "`{}` differs from the site's folder name `{folder}`: rename one of them",
+                rs.id
+            ),
+        );
+    }
+    if rs.name.trim().is_empty() {
+        e.push("name", "must not be empty");
+    }
+
+    let crs = match Crs::from_user(&rs.crs) {
+        Ok(c) if c.is_projected_metres() => Some(c),
+        Ok(_) => {
+            e.push("crs", format!("{} is not a projected CRS in metres: site grids need one (e.g. EPSG:2056, a UTM zone)", rs.crs));
+            None
+        }
+        Err(err) => {
+            e.push("crs", err.to_string());
+            None
+        }
+    };
+
+    let res = rs.resolution_m;
+    if !(res.is_finite() && res > 0.0) {
+        e.push(
+            "resolution_m",
+            format!("must be a positive number of metres, got {res}"),
+        );
+    }
+
+    let b = rs.bounds;
+    let finite = [b.xmin, b.ymin, b.xmax, b.ymax]
+        .iter()
+        .all(|v| v.is_finite());
+    let ordered = finite && b.xmin < b.xmax && b.ymin < b.ymax;
+    if !ordered {
+        e.push(
+            "bounds",
+            format!(
+                "need finite xmin < xmax and ymin < ymax, got {:?}",
+                [b.xmin, b.ymin, b.xmax, b.ymax]
+            ),
+        );
+    }
+    let bounds = Bounds {
+        xmin: b.xmin,
+        ymin: b.ymin,
+        xmax: b.xmax,
+        ymax: b.ymax,
+    };
+    if let (Some(crs), true) = (&crs, ordered) {
+        check_area_of_use(crs, bounds, e);
+    }
+    if ordered && res > 0.0 && res.is_finite() {
+        let cells = ((b.xmax - b.xmin) / res).ceil() * ((b.ymax - b.ymin) / res).ceil();
+        if cells > MAX_CELLS {
+            e.push("resolution_m", format!("{res} m over these bounds gives {cells:.0} cells: is the resolution in metres?"));
+        } else if cells < 9.0 {
+            e.push("bounds", format!("the grid would have only {cells:.0} cell(s) at {res} m: enlarge the bounds or refine the resolution"));
+        }
+    }
+
+    let timezone = match rs.timezone.parse::<Tz>() {
+        Ok(tz) => Some(tz),
+        Err(_) => {
+            e.push(
+                "timezone",
+                format!(
+                    "`{}` is not an IANA time zone (e.g. Europe/Zurich)",
+                    rs.timezone
+                ),
+            );
+            None
+        }
+    };
+
+    if rs.dem.is_empty() {
+        e.push("dem", "at least one DEM source is needed");
+    }
+    let mut dem = Vec::new();
+    for (i, d) in rs.dem.iter().enumerate() {
+        let (path, local_file) = resolve_gdal_path(&dir, &d.path);
+        let crs = match d.crs.as_deref().map(Crs::from_user) {
+            None => None,
+            Some(Ok(c)) => Some(c),
+            Some(Err(err)) => {
+                e.push(format!("dem[{i}].crs"), err.to_string());
+                None
+            }
+        };
+        dem.push(DemSource {
+            path,
+            local_file,
+            crs,
+        });
+    }
+
+    let mut observations = Vec::new();
+    for (i, o) in rs.observations.iter().enumerate() {
+        let format = match o.format.as_str() {
+            "csv" => Some(ObservationFormat::Csv),
+            "geojson" => Some(ObservationFormat::GeoJson),
+            other => {
+                e.push(
+                    format!("observations[{i}].format"),
+                    format!("`{other}` is not supported: use csv or geojson"),
+                );
+                None
+            }
+        };
+        let ocrs = match o
+            .crs
+            .as_deref()
+            .map(Crs::from_user)
+            .unwrap_or_else(|| Ok(Crs::wgs84()))
+        {
+            Ok(c) => Some(c),
+            Err(err) => {
+                e.push(format!("observations[{i}].crs"), err.to_string());
+                None
+            }
+        };
+        if let (Some(format), Some(crs)) = (format, ocrs) {
+            observations.push(ObservationSource {
+                path: normalize(&dir.join(&o.path)),
+                format,
+                crs,
+                description: o.description.clone(),
+            });
+        }
+    }
+
+    let mut reference = Vec::new();
+    for (i, r) in rs.reference.iter().enumerate() {
+        if r.kind != "release_areas" {
+            e.push(
+                format!("reference[{i}].kind"),
+                format!("`{}` is not a known layer kind: use release_areas", r.kind),
+            );
+        }
+        reference.push(ReferenceLayer {
+            kind: r.kind.clone(),
+            path: normalize(&dir.join(&r.path)),
+            description: r.description.clone(),
+        });
+    }
+
+    let weather = rs
+        .weather
+        .as_ref()
+        .map(|w| compile_weather(w, crs.as_ref(), ordered.then_some(bounds), e));
+
+    if rs.attribution.is_empty() {
+        e.push(
+            "attribution",
+            "say where the site's data come from and under which licence ([[attribution]] entries)",
+        );
+    }
+    for (i, a) in rs.attribution.iter().enumerate() {
+        for (k, v) in [
+            ("data", &a.data),
+            ("source", &a.source),
+            ("licence", &a.licence),
+        ] {
+            if v.trim().is_empty() {
+                e.push(format!("attribution[{i}].{k}"), "must not be empty");
+            }
+        }
+    }
+    let attribution = rs
+        .attribution
+        .iter()
+        .map(|a| Attribution {
+            data: a.data.clone(),
+            source: a.source.clone(),
+            licence: a.licence.clone(),
+            url: a.url.clone(),
+        })
+        .collect();
+
+    if e.count() > before {
+        return None;
+    }
+    Some(Site {
+        id: rs.id.clone(),
+        name: rs.name.clone(),
+        file: file.to_path_buf(),
+        dir,
+        grid: Grid::from_bounds(crs?, bounds, res),
+        timezone: timezone?,
+        dem,
+        observations,
+        reference,
+        weather,
+        attribution,
+    })
+}
+
+fn check_area_of_use(crs: &Crs, bounds: Bounds, e: &mut Errors) {
+    let Some([w, s, east, n]) = crs.area_of_use() else {
+        return;
+    };
+    let m = AREA_OF_USE_MARGIN_DEG;
+    let inside = match crs.transform_bounds(bounds.as_array(), &Crs::wgs84()) {
+        Ok([bw, bs, be, bn]) => (bw >= w - m && be <= east + m && bs >= s - m && bn <= n + m)
+            .then_some(())
+            .ok_or(format!(
+                "they reach lon {bw:.2}..{be:.2}, lat {bs:.2}..{bn:.2}"
+            )),
+        Err(_) => Err("they cannot be transformed to longitude/latitude".to_owned()),
+    };
+    if let Err(why) = inside {
+        e.push(
+            "bounds",
+            format!(
+                "not in the valid area of {crs} (lon {w:.2}..{east:.2}, lat {s:.2}..{n:.2}): {why}; check the CRS, and that bounds are in its units (x = easting)"
+            ),
+        );
+    }
+}
+
+fn compile_weather(
+    w: &RawWeather,
+    crs: Option<&Crs>,
+    bounds: Option<Bounds>,
+    e: &mut Errors,
+) -> WeatherSource {
+    match w {
+        RawWeather::OpenMeteo { base_url, points } => {
+            if let Some(u) = base_url {
+                if !(u.starts_with("http://") || u.starts_with("https://")) {
+                    e.push("weather.base_url", format!("`{u}` is not an http(s) URL"));
+                }
+            }
+            if points.is_empty() {
+                e.push("weather.points", "at least one query point is needed");
+            }
+            let mut ids = BTreeSet::new();
+            for (i, p) in points.iter().enumerate() {
+                if !ids.insert(p.id.clone()) {
+                    e.push(
+                        format!("weather.points[{i}].id"),
+                        format!("`{}` is used twice", p.id),
+                    );
+                }
+                if !(-90.0..=90.0).contains(&p.latitude) || !(-180.0..=180.0).contains(&p.longitude)
+                {
+                    e.push(
+                        format!("weather.points[{i}]"),
+                        "latitude/longitude out of range (WGS84 degrees)",
+                    );
+                    continue;
+                }
+                if let (Some(crs), Some(b)) = (crs, bounds) {
+                    let (mut x, mut y) = ([p.longitude], [p.latitude]);
+                    if Crs::wgs84().transform_points(crs, &mut x, &mut y).is_ok()
+                        && !b.contains(&Bounds {
+                            xmin: x[0],
+                            ymin: y[0],
+                            xmax: x[0],
+                            ymax: y[0],
+                        })
+                    {
+                        e.push(
+                            format!("weather.points[{i}]"),
+                            format!("point `{}` lies outside the site bounds", p.id),
+                        );
+                    }
+                }
+            }
+            WeatherSource::OpenMeteo {
+                base_url: base_url.clone(),
+                points: points
+                    .iter()
+                    .map(|p| WeatherPoint {
+                        id: p.id.clone(),
+                        latitude: p.latitude,
+                        longitude: p.longitude,
+                        elevation_m: p.elevation_m,
+                    })
+                    .collect(),
+            }
+        }
+    }
+}
+
+fn compile_pipeline(name: &str, file: &Path, rp: &RawPipeline, e: &mut Errors) -> Option<Pipeline> {
+    let before = e.count();
+    if rp.description.trim().is_empty() {
+        e.push("description", "say what the pipeline is for");
+    }
+    if rp.stages.is_empty() {
+        e.push("stages", "a pipeline needs at least one stage");
+    }
+    let mut seen = BTreeSet::new();
+    let mut stages = Vec::new();
+    for (i, s) in rp.stages.iter().enumerate() {
+        let key = |k: &str| format!("stages[{i}].{k}");
+        let stage = match s {
+            RawStage::Dem { resampling } => {
+                let mut p = DemParams::default();
+                if let Some(r) = resampling {
+                    match r.parse::<Resampling>() {
+                        Ok(r) => p.resampling = r,
+                        Err(m) => e.push(key("resampling"), m),
+                    }
+                }
+                Stage::Dem(p)
+            }
+            RawStage::Terrain {
+                features,
+                vrm_window,
+                wind_shelter,
+            } => {
+                let mut p = TerrainParams::default();
+                if let Some(list) = features {
+                    let mut parsed = Vec::new();
+                    for (j, f) in list.iter().enumerate() {
+                        match f.parse::<Feature>() {
+                            Ok(f) if parsed.contains(&f) => e.push(
+                                key(&format!("features[{j}]")),
+                                format!("`{f}` is listed twice"),
+                            ),
+                            Ok(f) => parsed.push(f),
+                            Err(m) => e.push(key(&format!("features[{j}]")), m),
+                        }
+                    }
+                    if list.is_empty() {
+                        e.push(
+                            key("features"),
+                            "list at least one feature, or leave the key out for all of them",
+                        );
+                    }
+                    p.features = parsed;
+                }
+                if let Some(w) = vrm_window {
+                    if *w < 3 || w % 2 == 0 || *w > 31 {
+                        e.push(
+                            key("vrm_window"),
+                            format!("must be an odd number of cells from 3 to 31, got {w}"),
+                        );
+                    }
+                    p.vrm_window = *w;
+                }
+                if let Some(ws) = wind_shelter {
+                    let d = WindShelterParams::default();
+                    let ws = WindShelterParams {
+                        radius_m: ws.radius_m.unwrap_or(d.radius_m),
+                        direction_deg: ws.direction_deg.unwrap_or(d.direction_deg),
+                        tolerance_deg: ws.tolerance_deg.unwrap_or(d.tolerance_deg),
+                        quantile: ws.quantile.unwrap_or(d.quantile),
+                    };
+                    if !(ws.radius_m > 0.0 && ws.radius_m <= 5000.0) {
+                        e.push(
+                            key("wind_shelter.radius_m"),
+                            format!("must be in (0, 5000] metres, got {}", ws.radius_m),
+                        );
+                    }
+                    if !(0.0..=360.0).contains(&ws.direction_deg) {
+                        e.push(
+                            key("wind_shelter.direction_deg"),
+                            format!("must be in [0, 360], got {}", ws.direction_deg),
+                        );
+                    }
+                    if !(ws.tolerance_deg > 0.0 && ws.tolerance_deg <= 180.0) {
+                        e.push(
+                            key("wind_shelter.tolerance_deg"),
+                            format!("must be in (0, 180], got {}", ws.tolerance_deg),
+                        );
+                    }
+                    if !(0.0..=1.0).contains(&ws.quantile) {
+                        e.push(
+                            key("wind_shelter.quantile"),
+                            format!("must be in [0, 1], got {}", ws.quantile),
+                        );
+                    }
+                    p.wind_shelter = ws;
+                }
+                Stage::Terrain(p)
+            }
+        };
+        if !seen.insert(stage.name()) {
+            e.push(
+                key("stage"),
+                format!("stage `{}` appears twice", stage.name()),
+            );
+        }
+        stages.push(stage);
+    }
+    (e.count() == before).then(|| Pipeline {
+        name: name.to_owned(),
+        file: file.to_path_buf(),
+        description: rp.description.clone(),
+        stages,
+    })
+}
+
+/// Resolves a site-relative path for GDAL. Returns the path to open and the local file that must exist.
+/// `/vsizip/rel/archive.zip/member` resolves `rel` against `dir`; other `/vsi...` paths are passed through.
+pub fn resolve_gdal_path(dir: &Path, path: &str) -> (String, Option<PathBuf>) {
+    for prefix in ["/vsizip/", "/vsitar/", "/vsigzip/"] {
+        if let Some(rest) = path.strip_prefix(prefix) {
+            let abs = if rest.starts_with('/') {
+                PathBuf::from(rest)
+            } else {
+                normalize(&dir.join(rest))
+            };
+            let abs_str = abs.display().to_string();
+            let lower = abs_str.to_ascii_lowercase();
+            let archive = [".zip", ".tar.gz", ".tgz", ".tar", ".gz"]
+                .iter()
+                .filter_map(|ext| {
+                    lower
+                        .find(&format!("{ext}/"))
+                        .map(|i| i + ext.len())
+                        .or_else(|| lower.ends_with(ext).then_some(lower.len()))
+                })
+                .min()
+                .map(|end| PathBuf::from(&abs_str[..end]));
+            return (format!("{prefix}{abs_str}"), archive);
+        }
+    }
+    if path.starts_with("/vsi") {
+        return (path.to_owned(), None);
+    }
+    let abs = normalize(&dir.join(path));
+    (abs.display().to_string(), Some(abs))
+}
+
+/// Removes `.` and `..` components without touching the disk.
+fn normalize(p: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in p.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                if !out.pop() {
+                    out.push("..");
+                }
+            }
+            other => out.push(other.as_os_str()),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vsizip_paths_resolve_against_the_site_folder() {
+        let (p, local) = resolve_gdal_path(
+            Path::new("/p/sites/a"),
+            "/vsizip/../_shared/x.zip/N46E007.hgt",
+        );
+        assert_eq!(p, "/vsizip//p/sites/_shared/x.zip/N46E007.hgt");
+        assert_eq!(local, Some(PathBuf::from("/p/sites/_shared/x.zip")));
+        let (p, local) = resolve_gdal_path(Path::new("/p/sites/a"), "dem/a.tif");
+        assert_eq!(
+            (p.as_str(), local),
+            (
+                "/p/sites/a/dem/a.tif",
+                Some(PathBuf::from("/p/sites/a/dem/a.tif"))
+            )
+        );
+        assert_eq!(
+            resolve_gdal_path(Path::new("/x"), "/vsis3/bucket/a.tif").1,
+            None
+        );
+    }
+}

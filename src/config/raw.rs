@@ -1,0 +1,163 @@
+//! Raw configuration types, exactly as written in `sites/<id>/site.toml` and `pipelines/<name>.toml`.
+//!
+//! Every struct denies unknown keys so a typo never passes silently. Nothing here is validated beyond TOML types:
+//! [`super::compile`] turns these into a checked [`super::Plan`]. Defaults are documented on each field.
+use serde::Deserialize;
+
+/// `sites/<id>/site.toml`: one area that gets a daily risk map.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSite {
+    /// Lower-case identifier `[a-z0-9-]`, equal to the site's folder name.
+    pub id: String,
+    /// Human-readable name shown on maps and in the API.
+    pub name: String,
+    /// Projected CRS of the site grid, as `EPSG:<code>` (the grid is in metres).
+    pub crs: String,
+    /// Grid cell size in metres (square cells).
+    pub resolution_m: f64,
+    /// Site extent in the site CRS. The grid starts at (xmin, ymax) and extends east/south to whole cells.
+    pub bounds: RawBounds,
+    /// IANA time zone of the site (e.g. `Europe/Zurich`): a "day" of weather and risk is a local day.
+    pub timezone: String,
+    /// Elevation sources, mosaicked in order (later sources fill gaps of earlier ones).
+    pub dem: Vec<RawDemSource>,
+    /// Dated avalanche records for this site (read by the ingest stage).
+    #[serde(default)]
+    pub observations: Vec<RawObservationSource>,
+    /// Undated reference layers, e.g. expert release-area polygons.
+    #[serde(default)]
+    pub reference: Vec<RawReferenceLayer>,
+    /// Where the daily weather comes from (see the weather ingest stage). Absent: no weather source yet.
+    #[serde(default)]
+    pub weather: Option<RawWeather>,
+    /// Where the site's data come from and under which licence. At least one entry.
+    pub attribution: Vec<RawAttribution>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawBounds {
+    pub xmin: f64,
+    pub ymin: f64,
+    pub xmax: f64,
+    pub ymax: f64,
+}
+
+/// One GDAL-readable elevation file. Relative paths are relative to the site folder, also after a `/vsizip/` prefix.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDemSource {
+    pub path: String,
+    /// CRS for a file that carries none (e.g. an ESRI ASCII grid without `.prj`), as `EPSG:<code>`.
+    #[serde(default)]
+    pub crs: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawObservationSource {
+    pub path: String,
+    /// `csv` or `geojson`.
+    pub format: String,
+    /// CRS of the coordinates, default `EPSG:4326` (longitude, latitude).
+    #[serde(default)]
+    pub crs: Option<String>,
+    /// What the records are, for people (e.g. "SLF avalanche accidents, start zones").
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawReferenceLayer {
+    /// What the layer holds, e.g. `release_areas`.
+    pub kind: String,
+    pub path: String,
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+/// Weather source of a site; one variant per kind of source.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum RawWeather {
+    /// The Open-Meteo API (or a self-hosted instance at `base_url`), queried at one or more points.
+    OpenMeteo {
+        #[serde(default)]
+        base_url: Option<String>,
+        points: Vec<RawWeatherPoint>,
+    },
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawWeatherPoint {
+    pub id: String,
+    /// WGS84 degrees.
+    pub latitude: f64,
+    pub longitude: f64,
+    /// Metres above sea level.
+    pub elevation_m: f64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAttribution {
+    /// What this entry covers, e.g. "DEM" or "observations/slf_accidents.csv".
+    pub data: String,
+    /// Who made the data, e.g. "NASA/USGS SRTMGL3".
+    pub source: String,
+    pub licence: String,
+    #[serde(default)]
+    pub url: Option<String>,
+}
+
+/// `pipelines/<name>.toml`: named stages with their parameters. Only the runner knows how to order them.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPipeline {
+    pub description: String,
+    pub stages: Vec<RawStage>,
+}
+
+/// A stage and its parameters; `stage = "<name>"` selects the variant.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "stage", rename_all = "snake_case", deny_unknown_fields)]
+pub enum RawStage {
+    /// Put the site's DEM sources on the site grid.
+    Dem {
+        /// GDAL resampling for elevation: `bilinear` (default), `cubic`, `cubicspline`, `lanczos`, `average`, `nearest`.
+        #[serde(default)]
+        resampling: Option<String>,
+    },
+    /// Derive the terrain feature stack from the site DEM.
+    Terrain {
+        /// Features to write, in band order. Default: all of them.
+        #[serde(default)]
+        features: Option<Vec<String>>,
+        /// Side of the square window for the vector ruggedness measure, in cells (odd, >= 3). Default 3.
+        #[serde(default)]
+        vrm_window: Option<usize>,
+        #[serde(default)]
+        wind_shelter: Option<RawWindShelter>,
+    },
+}
+
+/// Plattner's wind-shelter index parameters (Plattner et al. 2004, as used by Veitinger et al. 2016).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawWindShelter {
+    /// Search radius in metres (at least one cell is always used). Default 60.
+    #[serde(default)]
+    pub radius_m: Option<f64>,
+    /// Direction the wind blows from, degrees clockwise from north. Default 0.
+    #[serde(default)]
+    pub direction_deg: Option<f64>,
+    /// Half-width of the upwind sector in degrees; 180 means all directions. Default 180.
+    #[serde(default)]
+    pub tolerance_deg: Option<f64>,
+    /// Quantile of the elevation angles taken as the index, in [0, 1]. Default 0.5 (median).
+    #[serde(default)]
+    pub quantile: Option<f64>,
+}

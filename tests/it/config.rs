@@ -1,0 +1,125 @@
+//! Every shipped site and pipeline validates; bad configurations are reported all at once, with file and key.
+use super::*;
+
+#[test]
+fn every_shipped_site_and_pipeline_validates() {
+    let plan = avarisk::config::load(&repo()).unwrap_or_else(|r| panic!("{r}"));
+    let ids: Vec<&str> = plan.sites.iter().map(|s| s.id.as_str()).collect();
+    assert_eq!(ids, ["avawog", "swiss-alps", "tyrol-west"]);
+    assert!(plan.pipelines.contains_key("onboard"));
+    let swiss = plan.site("swiss-alps").unwrap();
+    assert_eq!(swiss.grid.crs.epsg, Some(2056));
+    assert_eq!((swiss.grid.width, swiss.grid.height), (3230, 1898));
+    assert_eq!(swiss.dem.len(), 10);
+}
+
+const GOOD: &str = r#"
+id = "demo"
+name = "Demo"
+crs = "EPSG:31287"
+resolution_m = 90.0
+timezone = "Europe/Vienna"
+[bounds]
+xmin = 150000.0
+ymin = 350000.0
+xmax = 160000.0
+ymax = 360000.0
+[[dem]]
+path = "DEMPATH"
+[[attribution]]
+data = "DEM"
+source = "NASA/USGS SRTMGL3"
+licence = "public domain"
+"#;
+
+#[test]
+fn a_good_temp_site_validates() {
+    let p = temp_project(&[("demo", &GOOD.replace("DEMPATH", &srtm("N47E010")))]);
+    let o = avarisk(p.path(), &["validate", "--show"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("112 x 112 cells at 90 m in EPSG:31287"),
+        "{}",
+        text(&o)
+    );
+}
+
+#[test]
+fn every_problem_is_reported_at_once_with_file_and_key() {
+    // Two sites and a pipeline, each with several problems.
+    let unknown_keys = GOOD
+        .replace("DEMPATH", &srtm("N47E010"))
+        .replace("timezone =", "colour = \"red\"\ntimezone =")
+        .replace("[bounds]", "[bounds]\nzmax = 3.0");
+    let semantic = GOOD
+        .replace("\"demo\"", "\"other\"")
+        .replace("DEMPATH", "dem/missing.tif")
+        .replace("resolution_m = 90.0", "resolution_m = -5.0")
+        .replace(
+            "timezone = \"Europe/Vienna\"",
+            "timezone = \"Europe/Atlantis\"",
+        )
+        .replace("xmin = 150000.0", "xmin = 10.2") // degrees in a metric CRS: far outside the area of use
+        .replace("ymin = 350000.0", "ymin = 46.9")
+        .replace("xmax = 160000.0", "xmax = 10.9")
+        .replace("ymax = 360000.0", "ymax = 47.4");
+    let p = temp_project(&[("demo", &unknown_keys), ("other", &semantic)]);
+    std::fs::write(
+        p.path().join("pipelines/broken.toml"),
+        "description = \"x\"\n[[stages]]\nstage = \"terrain\"\nvrm_window = 4\nfeatures = [\"slope\", \"slpoe\"]\n",
+    )
+    .unwrap();
+
+    let o = avarisk(p.path(), &["validate"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let out = text(&o);
+    for (file, key) in [
+        ("demo/site.toml", "`colour`"),
+        ("demo/site.toml", "`bounds.zmax`"),
+        ("other/site.toml", "`resolution_m`"),
+        ("other/site.toml", "`timezone`"),
+        ("other/site.toml", "`bounds`"),
+        ("broken.toml", "`stages[0].vrm_window`"),
+        ("broken.toml", "`stages[0].features[1]`"),
+    ] {
+        assert!(
+            out.lines().any(|l| l.contains(file) && l.contains(key)),
+            "no line with {file} and {key} in:\n{out}"
+        );
+    }
+    assert!(out.contains("area of EPSG:31287"), "{out}");
+}
+
+#[test]
+fn a_missing_dem_file_is_named() {
+    let p = temp_project(&[("demo", &GOOD.replace("DEMPATH", "dem/nowhere.tif"))]);
+    let o = avarisk(p.path(), &["validate"]);
+    assert_eq!(o.status.code(), Some(2));
+    let out = text(&o);
+    assert!(
+        out.contains("`dem[0].path`") && out.contains("dem/nowhere.tif"),
+        "{out}"
+    );
+    // A missing archive behind /vsizip/ is found too.
+    let p = temp_project(&[(
+        "demo",
+        &GOOD.replace("DEMPATH", "/vsizip/dem/gone.zip/a.asc"),
+    )]);
+    let out = text(&avarisk(p.path(), &["validate"]));
+    assert!(out.contains("gone.zip"), "{out}");
+}
+
+#[test]
+fn a_geographic_crs_is_refused_for_a_metre_grid() {
+    let p = temp_project(&[(
+        "demo",
+        &GOOD
+            .replace("DEMPATH", &srtm("N47E010"))
+            .replace("EPSG:31287", "EPSG:4326"),
+    )]);
+    let out = text(&avarisk(p.path(), &["validate"]));
+    assert!(
+        out.contains("`crs`") && out.contains("not a projected CRS"),
+        "{out}"
+    );
+}

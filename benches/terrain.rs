@@ -19,12 +19,7 @@ fn main() {
         avarisk::geo::init();
         let (dem, out) = (PathBuf::from(&args[i + 1]), PathBuf::from(&args[i + 2]));
         let params = TerrainParams {
-            features: vec![
-                Feature::Slope,
-                Feature::Aspect,
-                Feature::Tri,
-                Feature::Roughness,
-            ],
+            features: vec![Feature::Slope, Feature::Aspect, Feature::Tri, Feature::Roughness],
             ..Default::default()
         };
         derive(&dem, &out, &params).expect("terrain derive");
@@ -38,20 +33,11 @@ fn main() {
         build_dem(&root, &dem);
     }
     let (w, h) = gdal::Dataset::open(&dem).unwrap().raster_size();
-    println!(
-        "P1 terrain benchmark: DEM {} ({w} x {h} = {:.1} Mpx)",
-        dem.display(),
-        (w * h) as f64 / 1e6
-    );
+    println!("P1 terrain benchmark: DEM {} ({w} x {h} = {:.1} Mpx)", dem.display(), (w * h) as f64 / 1e6);
 
     let me = std::env::current_exe().unwrap();
     let ours_out = dir.join("avarisk_features.tif");
-    let (ours_s, ours_rss) = timed(
-        Command::new(&me)
-            .arg("--avarisk-child")
-            .arg(&dem)
-            .arg(&ours_out),
-    );
+    let (ours_s, ours_rss) = timed(Command::new(&me).arg("--avarisk-child").arg(&dem).arg(&ours_out));
 
     let mut gdal_s = 0.0;
     let mut gdal_rss = 0u64;
@@ -65,17 +51,11 @@ fn main() {
         let mut cmd = Command::new("gdaldem");
         cmd.arg(op).arg(&dem).arg(&out).args(&extra).arg("-q");
         let (s, rss) = timed(&mut cmd);
-        println!(
-            "  gdaldem {op:<10} {s:>7.2} s  peak RSS {:>6.0} MiB",
-            rss as f64 / 1024.0
-        );
+        println!("  gdaldem {op:<10} {s:>7.2} s  peak RSS {:>6.0} MiB", rss as f64 / 1024.0);
         gdal_s += s;
         gdal_rss = gdal_rss.max(rss);
     }
-    println!(
-        "  avarisk (4 features) {ours_s:>7.2} s  peak RSS {:>6.0} MiB",
-        ours_rss as f64 / 1024.0
-    );
+    println!("  avarisk (4 features) {ours_s:>7.2} s  peak RSS {:>6.0} MiB", ours_rss as f64 / 1024.0);
     println!(
         "  gdaldem (sum of 4)   {gdal_s:>7.2} s  peak RSS {:>6.0} MiB (largest of the 4)",
         gdal_rss as f64 / 1024.0
@@ -128,59 +108,17 @@ fn wait_rusage(pid: libc_pid) -> (i32, u64) {
 }
 
 fn build_dem(root: &Path, dem: &Path) {
-    let tiles = [
-        "N45E007", "N46E006", "N46E007", "N46E008", "N46E009", "N46E010", "N47E007", "N47E008",
-        "N47E009",
-    ];
+    let tiles = ["N45E007", "N46E006", "N46E007", "N46E008", "N46E009", "N46E010", "N47E007", "N47E008", "N47E009"];
     let srcs: Vec<String> = tiles
         .iter()
-        .map(|t| {
-            format!(
-                "/vsizip/{}/sites/_shared/srtm3/{t}.SRTMGL3.hgt.zip/{t}.hgt",
-                root.display()
-            )
-        })
+        .map(|t| format!("/vsizip/{}/sites/_shared/srtm3/{t}.SRTMGL3.hgt.zip/{t}.hgt", root.display()))
         .collect();
-    println!(
-        "building the benchmark DEM from {} SRTM tiles (once)...",
-        srcs.len()
-    );
+    println!("building the benchmark DEM from {} SRTM tiles (once)...", srcs.len());
     // 2,520,000..2,841,000 x 1,075,000..1,306,000 at 30 m = 10,700 x 7,700 px.
     let status = Command::new("gdalwarp")
-        .args([
-            "-q",
-            "-t_srs",
-            "EPSG:2056",
-            "-te",
-            "2520000",
-            "1075000",
-            "2841000",
-            "1306000",
-            "-tr",
-            "30",
-            "30",
-        ])
-        .args([
-            "-r",
-            "bilinear",
-            "-ot",
-            "Float32",
-            "-dstnodata",
-            "-9999",
-            "-multi",
-            "-wo",
-            "NUM_THREADS=ALL_CPUS",
-        ])
-        .args([
-            "-co",
-            "TILED=YES",
-            "-co",
-            "COMPRESS=ZSTD",
-            "-co",
-            "PREDICTOR=3",
-            "-co",
-            "BIGTIFF=YES",
-        ])
+        .args(["-q", "-t_srs", "EPSG:2056", "-te", "2520000", "1075000", "2841000", "1306000", "-tr", "30", "30"])
+        .args(["-r", "bilinear", "-ot", "Float32", "-dstnodata", "-9999", "-multi", "-wo", "NUM_THREADS=ALL_CPUS"])
+        .args(["-co", "TILED=YES", "-co", "COMPRESS=ZSTD", "-co", "PREDICTOR=3", "-co", "BIGTIFF=YES"])
         .args(&srcs)
         .arg(dem)
         .status()

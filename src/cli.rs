@@ -106,11 +106,8 @@ pub fn main() -> ExitCode {
 }
 
 fn init_logging(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("AVARISK_LOG")
-        .unwrap_or_else(|_| "info".into());
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+    let filter = tracing_subscriber::EnvFilter::try_from_env("AVARISK_LOG").unwrap_or_else(|_| "info".into());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     match format {
         LogFormat::Human => builder.compact().init(),
         LogFormat::Json => builder.json().init(),
@@ -148,11 +145,7 @@ fn validate(project: &Path, show: bool) -> anyhow::Result<ExitCode> {
     if show {
         print_plan(&plan);
     }
-    println!(
-        "ok: {} site(s), {} pipeline(s) valid",
-        plan.sites.len(),
-        plan.pipelines.len()
-    );
+    println!("ok: {} site(s), {} pipeline(s) valid", plan.sites.len(), plan.pipelines.len());
     Ok(ExitCode::SUCCESS)
 }
 
@@ -161,30 +154,15 @@ fn print_plan(plan: &Plan) {
         let b = s.grid.bounds();
         println!("site {} ({})", s.id, s.name);
         println!("  file       {}", s.file.display());
-        println!(
-            "  grid       {} x {} cells at {} m in {}",
-            s.grid.width,
-            s.grid.height,
-            s.grid.res_x(),
-            s.grid.crs
-        );
+        println!("  grid       {} x {} cells at {} m in {}", s.grid.width, s.grid.height, s.grid.res_x(), s.grid.crs);
         println!("  bounds     {} {} {} {}", b.xmin, b.ymin, b.xmax, b.ymax);
         println!("  timezone   {}", s.timezone);
         for d in &s.dem {
-            let crs = d
-                .crs
-                .as_ref()
-                .map(|c| format!(" (assumed {c})"))
-                .unwrap_or_default();
+            let crs = d.crs.as_ref().map(|c| format!(" (assumed {c})")).unwrap_or_default();
             println!("  dem        {}{crs}", d.path);
         }
         for o in &s.observations {
-            println!(
-                "  records    {} ({:?}, {})",
-                o.path.display(),
-                o.format,
-                o.crs
-            );
+            println!("  records    {} ({:?}, {})", o.path.display(), o.format, o.crs);
         }
         for r in &s.reference {
             println!("  reference  {} ({})", r.path.display(), r.kind);
@@ -235,31 +213,17 @@ fn run(project: &Path, name: &str, sites: &[String], store: &Store) -> anyhow::R
     let unknown: Vec<&String> = sites.iter().filter(|s| plan.site(s).is_none()).collect();
     if !unknown.is_empty() {
         bail!(ConfigReport {
-            errors: vec![config::ConfigError::new(
-                "sites",
-                "",
-                format!("unknown site(s): {unknown:?}")
-            )]
+            errors: vec![config::ConfigError::new("sites", "", format!("unknown site(s): {unknown:?}"))]
         });
     }
     let summary = pipeline::run(&plan, pipeline, sites, store);
     for u in &summary.units {
         match &u.outcome {
-            Ok(msg) => println!(
-                "ok    {:<14} {:<8} {:>6.1}s  {msg}",
-                u.site, u.stage, u.seconds
-            ),
-            Err(e) => println!(
-                "FAIL  {:<14} {:<8} {:>6.1}s  {e}",
-                u.site, u.stage, u.seconds
-            ),
+            Ok(msg) => println!("ok    {:<14} {:<8} {:>6.1}s  {msg}", u.site, u.stage, u.seconds),
+            Err(e) => println!("FAIL  {:<14} {:<8} {:>6.1}s  {e}", u.site, u.stage, u.seconds),
         }
     }
     let failed = summary.failures().count();
     println!("outputs under {}", store.root().join("sites").display());
-    Ok(if failed == 0 {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+    Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }

@@ -79,10 +79,7 @@ pub struct ReferenceLayer {
 
 #[derive(Debug, Clone)]
 pub enum WeatherSource {
-    OpenMeteo {
-        base_url: Option<String>,
-        points: Vec<WeatherPoint>,
-    },
+    OpenMeteo { base_url: Option<String>, points: Vec<WeatherPoint> },
 }
 
 #[derive(Debug, Clone)]
@@ -131,10 +128,7 @@ pub fn compile(raw: &RawConfig) -> Result<Plan, Vec<ConfigError>> {
     let mut sites = Vec::new();
     let mut ids = BTreeSet::new();
     for (file, rs) in &raw.sites {
-        let mut e = Errors {
-            file,
-            list: &mut errors,
-        };
+        let mut e = Errors { file, list: &mut errors };
         if !ids.insert(rs.id.clone()) {
             e.push("id", format!("site id `{}` is used by another site", rs.id));
         }
@@ -144,10 +138,7 @@ pub fn compile(raw: &RawConfig) -> Result<Plan, Vec<ConfigError>> {
     }
     let mut pipelines = BTreeMap::new();
     for (name, (file, rp)) in &raw.pipelines {
-        let mut e = Errors {
-            file,
-            list: &mut errors,
-        };
+        let mut e = Errors { file, list: &mut errors };
         if let Some(p) = compile_pipeline(name, file, rp, &mut e) {
             pipelines.insert(name.clone(), p);
         }
@@ -176,32 +167,12 @@ impl Errors<'_> {
 fn compile_site(file: &Path, rs: &RawSite, e: &mut Errors) -> Option<Site> {
     let before = e.count();
     let dir = file.parent().unwrap_or(Path::new(".")).to_path_buf();
-    let folder = dir
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let folder = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
 
-    if rs.id.is_empty()
-        || !rs
-            .id
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-    {
-        e.push(
-            "id",
-            format!(
-                "`{}` is not a valid site id: use lower-case letters, digits and `-`",
-                rs.id
-            ),
-        );
+    if rs.id.is_empty() || !rs.id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') {
+        e.push("id", format!("`{}` is not a valid site id: use lower-case letters, digits and `-`", rs.id));
     } else if rs.id != folder {
-        e.push(
-            "id",
-            format!(
-                "`{}` differs from the site's folder name `{folder}`: rename one of them",
-                rs.id
-            ),
-        );
+        e.push("id", format!("`{}` differs from the site's folder name `{folder}`: rename one of them", rs.id));
     }
     if rs.name.trim().is_empty() {
         e.push("name", "must not be empty");
@@ -210,7 +181,13 @@ fn compile_site(file: &Path, rs: &RawSite, e: &mut Errors) -> Option<Site> {
     let crs = match Crs::from_user(&rs.crs) {
         Ok(c) if c.is_projected_metres() => Some(c),
         Ok(_) => {
-            e.push("crs", format!("{} is not a projected CRS in metres: site grids need one (e.g. EPSG:2056, a UTM zone)", rs.crs));
+            e.push(
+                "crs",
+                format!(
+                    "{} is not a projected CRS in metres: site grids need one (e.g. EPSG:2056, a UTM zone)",
+                    rs.crs
+                ),
+            );
             None
         }
         Err(err) => {
@@ -221,39 +198,29 @@ fn compile_site(file: &Path, rs: &RawSite, e: &mut Errors) -> Option<Site> {
 
     let res = rs.resolution_m;
     if !(res.is_finite() && res > 0.0) {
-        e.push(
-            "resolution_m",
-            format!("must be a positive number of metres, got {res}"),
-        );
+        e.push("resolution_m", format!("must be a positive number of metres, got {res}"));
     }
 
     let b = rs.bounds;
-    let finite = [b.xmin, b.ymin, b.xmax, b.ymax]
-        .iter()
-        .all(|v| v.is_finite());
+    let finite = [b.xmin, b.ymin, b.xmax, b.ymax].iter().all(|v| v.is_finite());
     let ordered = finite && b.xmin < b.xmax && b.ymin < b.ymax;
     if !ordered {
         e.push(
             "bounds",
-            format!(
-                "need finite xmin < xmax and ymin < ymax, got {:?}",
-                [b.xmin, b.ymin, b.xmax, b.ymax]
-            ),
+            format!("need finite xmin < xmax and ymin < ymax, got {:?}", [b.xmin, b.ymin, b.xmax, b.ymax]),
         );
     }
-    let bounds = Bounds {
-        xmin: b.xmin,
-        ymin: b.ymin,
-        xmax: b.xmax,
-        ymax: b.ymax,
-    };
+    let bounds = Bounds { xmin: b.xmin, ymin: b.ymin, xmax: b.xmax, ymax: b.ymax };
     if let (Some(crs), true) = (&crs, ordered) {
         check_area_of_use(crs, bounds, e);
     }
     if ordered && res > 0.0 && res.is_finite() {
         let cells = ((b.xmax - b.xmin) / res).ceil() * ((b.ymax - b.ymin) / res).ceil();
         if cells > MAX_CELLS {
-            e.push("resolution_m", format!("{res} m over these bounds gives {cells:.0} cells: is the resolution in metres?"));
+            e.push(
+                "resolution_m",
+                format!("{res} m over these bounds gives {cells:.0} cells: is the resolution in metres?"),
+            );
         } else if cells < 9.0 {
             e.push("bounds", format!("the grid would have only {cells:.0} cell(s) at {res} m: enlarge the bounds or refine the resolution"));
         }
@@ -262,13 +229,7 @@ fn compile_site(file: &Path, rs: &RawSite, e: &mut Errors) -> Option<Site> {
     let timezone = match rs.timezone.parse::<Tz>() {
         Ok(tz) => Some(tz),
         Err(_) => {
-            e.push(
-                "timezone",
-                format!(
-                    "`{}` is not an IANA time zone (e.g. Europe/Zurich)",
-                    rs.timezone
-                ),
-            );
+            e.push("timezone", format!("`{}` is not an IANA time zone (e.g. Europe/Zurich)", rs.timezone));
             None
         }
     };
@@ -287,11 +248,7 @@ fn compile_site(file: &Path, rs: &RawSite, e: &mut Errors) -> Option<Site> {
                 None
             }
         };
-        dem.push(DemSource {
-            path,
-            local_file,
-            crs,
-        });
+        dem.push(DemSource { path, local_file, crs });
     }
 
     let mut observations = Vec::new();
@@ -300,19 +257,11 @@ fn compile_site(file: &Path, rs: &RawSite, e: &mut Errors) -> Option<Site> {
             "csv" => Some(ObservationFormat::Csv),
             "geojson" => Some(ObservationFormat::GeoJson),
             other => {
-                e.push(
-                    format!("observations[{i}].format"),
-                    format!("`{other}` is not supported: use csv or geojson"),
-                );
+                e.push(format!("observations[{i}].format"), format!("`{other}` is not supported: use csv or geojson"));
                 None
             }
         };
-        let ocrs = match o
-            .crs
-            .as_deref()
-            .map(Crs::from_user)
-            .unwrap_or_else(|| Ok(Crs::wgs84()))
-        {
+        let ocrs = match o.crs.as_deref().map(Crs::from_user).unwrap_or_else(|| Ok(Crs::wgs84())) {
             Ok(c) => Some(c),
             Err(err) => {
                 e.push(format!("observations[{i}].crs"), err.to_string());
@@ -344,23 +293,13 @@ fn compile_site(file: &Path, rs: &RawSite, e: &mut Errors) -> Option<Site> {
         });
     }
 
-    let weather = rs
-        .weather
-        .as_ref()
-        .map(|w| compile_weather(w, crs.as_ref(), ordered.then_some(bounds), e));
+    let weather = rs.weather.as_ref().map(|w| compile_weather(w, crs.as_ref(), ordered.then_some(bounds), e));
 
     if rs.attribution.is_empty() {
-        e.push(
-            "attribution",
-            "say where the site's data come from and under which licence ([[attribution]] entries)",
-        );
+        e.push("attribution", "say where the site's data come from and under which licence ([[attribution]] entries)");
     }
     for (i, a) in rs.attribution.iter().enumerate() {
-        for (k, v) in [
-            ("data", &a.data),
-            ("source", &a.source),
-            ("licence", &a.licence),
-        ] {
+        for (k, v) in [("data", &a.data), ("source", &a.source), ("licence", &a.licence)] {
             if v.trim().is_empty() {
                 e.push(format!("attribution[{i}].{k}"), "must not be empty");
             }
@@ -403,9 +342,7 @@ fn check_area_of_use(crs: &Crs, bounds: Bounds, e: &mut Errors) {
     let inside = match crs.transform_bounds(bounds.as_array(), &Crs::wgs84()) {
         Ok([bw, bs, be, bn]) => (bw >= w - m && be <= east + m && bs >= s - m && bn <= n + m)
             .then_some(())
-            .ok_or(format!(
-                "they reach lon {bw:.2}..{be:.2}, lat {bs:.2}..{bn:.2}"
-            )),
+            .ok_or(format!("they reach lon {bw:.2}..{be:.2}, lat {bs:.2}..{bn:.2}")),
         Err(_) => Err("they cannot be transformed to longitude/latitude".to_owned()),
     };
     if let Err(why) = inside {
@@ -418,12 +355,7 @@ fn check_area_of_use(crs: &Crs, bounds: Bounds, e: &mut Errors) {
     }
 }
 
-fn compile_weather(
-    w: &RawWeather,
-    crs: Option<&Crs>,
-    bounds: Option<Bounds>,
-    e: &mut Errors,
-) -> WeatherSource {
+fn compile_weather(w: &RawWeather, crs: Option<&Crs>, bounds: Option<Bounds>, e: &mut Errors) -> WeatherSource {
     match w {
         RawWeather::OpenMeteo { base_url, points } => {
             if let Some(u) = base_url {
@@ -437,28 +369,16 @@ fn compile_weather(
             let mut ids = BTreeSet::new();
             for (i, p) in points.iter().enumerate() {
                 if !ids.insert(p.id.clone()) {
-                    e.push(
-                        format!("weather.points[{i}].id"),
-                        format!("`{}` is used twice", p.id),
-                    );
+                    e.push(format!("weather.points[{i}].id"), format!("`{}` is used twice", p.id));
                 }
-                if !(-90.0..=90.0).contains(&p.latitude) || !(-180.0..=180.0).contains(&p.longitude)
-                {
-                    e.push(
-                        format!("weather.points[{i}]"),
-                        "latitude/longitude out of range (WGS84 degrees)",
-                    );
+                if !(-90.0..=90.0).contains(&p.latitude) || !(-180.0..=180.0).contains(&p.longitude) {
+                    e.push(format!("weather.points[{i}]"), "latitude/longitude out of range (WGS84 degrees)");
                     continue;
                 }
                 if let (Some(crs), Some(b)) = (crs, bounds) {
                     let (mut x, mut y) = ([p.longitude], [p.latitude]);
                     if Crs::wgs84().transform_points(crs, &mut x, &mut y).is_ok()
-                        && !b.contains(&Bounds {
-                            xmin: x[0],
-                            ymin: y[0],
-                            xmax: x[0],
-                            ymax: y[0],
-                        })
+                        && !b.contains(&Bounds { xmin: x[0], ymin: y[0], xmax: x[0], ymax: y[0] })
                     {
                         e.push(
                             format!("weather.points[{i}]"),
@@ -506,38 +426,27 @@ fn compile_pipeline(name: &str, file: &Path, rp: &RawPipeline, e: &mut Errors) -
                 }
                 Stage::Dem(p)
             }
-            RawStage::Terrain {
-                features,
-                vrm_window,
-                wind_shelter,
-            } => {
+            RawStage::Terrain { features, vrm_window, wind_shelter } => {
                 let mut p = TerrainParams::default();
                 if let Some(list) = features {
                     let mut parsed = Vec::new();
                     for (j, f) in list.iter().enumerate() {
                         match f.parse::<Feature>() {
-                            Ok(f) if parsed.contains(&f) => e.push(
-                                key(&format!("features[{j}]")),
-                                format!("`{f}` is listed twice"),
-                            ),
+                            Ok(f) if parsed.contains(&f) => {
+                                e.push(key(&format!("features[{j}]")), format!("`{f}` is listed twice"))
+                            }
                             Ok(f) => parsed.push(f),
                             Err(m) => e.push(key(&format!("features[{j}]")), m),
                         }
                     }
                     if list.is_empty() {
-                        e.push(
-                            key("features"),
-                            "list at least one feature, or leave the key out for all of them",
-                        );
+                        e.push(key("features"), "list at least one feature, or leave the key out for all of them");
                     }
                     p.features = parsed;
                 }
                 if let Some(w) = vrm_window {
                     if *w < 3 || w % 2 == 0 || *w > 31 {
-                        e.push(
-                            key("vrm_window"),
-                            format!("must be an odd number of cells from 3 to 31, got {w}"),
-                        );
+                        e.push(key("vrm_window"), format!("must be an odd number of cells from 3 to 31, got {w}"));
                     }
                     p.vrm_window = *w;
                 }
@@ -568,10 +477,7 @@ fn compile_pipeline(name: &str, file: &Path, rp: &RawPipeline, e: &mut Errors) -
                         );
                     }
                     if !(0.0..=1.0).contains(&ws.quantile) {
-                        e.push(
-                            key("wind_shelter.quantile"),
-                            format!("must be in [0, 1], got {}", ws.quantile),
-                        );
+                        e.push(key("wind_shelter.quantile"), format!("must be in [0, 1], got {}", ws.quantile));
                     }
                     p.wind_shelter = ws;
                 }
@@ -579,10 +485,7 @@ fn compile_pipeline(name: &str, file: &Path, rp: &RawPipeline, e: &mut Errors) -
             }
         };
         if !seen.insert(stage.name()) {
-            e.push(
-                key("stage"),
-                format!("stage `{}` appears twice", stage.name()),
-            );
+            e.push(key("stage"), format!("stage `{}` appears twice", stage.name()));
         }
         stages.push(stage);
     }
@@ -599,11 +502,7 @@ fn compile_pipeline(name: &str, file: &Path, rp: &RawPipeline, e: &mut Errors) -
 pub fn resolve_gdal_path(dir: &Path, path: &str) -> (String, Option<PathBuf>) {
     for prefix in ["/vsizip/", "/vsitar/", "/vsigzip/"] {
         if let Some(rest) = path.strip_prefix(prefix) {
-            let abs = if rest.starts_with('/') {
-                PathBuf::from(rest)
-            } else {
-                normalize(&dir.join(rest))
-            };
+            let abs = if rest.starts_with('/') { PathBuf::from(rest) } else { normalize(&dir.join(rest)) };
             let abs_str = abs.display().to_string();
             let lower = abs_str.to_ascii_lowercase();
             let archive = [".zip", ".tar.gz", ".tgz", ".tar", ".gz"]
@@ -649,23 +548,11 @@ mod tests {
 
     #[test]
     fn vsizip_paths_resolve_against_the_site_folder() {
-        let (p, local) = resolve_gdal_path(
-            Path::new("/p/sites/a"),
-            "/vsizip/../_shared/x.zip/N46E007.hgt",
-        );
+        let (p, local) = resolve_gdal_path(Path::new("/p/sites/a"), "/vsizip/../_shared/x.zip/N46E007.hgt");
         assert_eq!(p, "/vsizip//p/sites/_shared/x.zip/N46E007.hgt");
         assert_eq!(local, Some(PathBuf::from("/p/sites/_shared/x.zip")));
         let (p, local) = resolve_gdal_path(Path::new("/p/sites/a"), "dem/a.tif");
-        assert_eq!(
-            (p.as_str(), local),
-            (
-                "/p/sites/a/dem/a.tif",
-                Some(PathBuf::from("/p/sites/a/dem/a.tif"))
-            )
-        );
-        assert_eq!(
-            resolve_gdal_path(Path::new("/x"), "/vsis3/bucket/a.tif").1,
-            None
-        );
+        assert_eq!((p.as_str(), local), ("/p/sites/a/dem/a.tif", Some(PathBuf::from("/p/sites/a/dem/a.tif"))));
+        assert_eq!(resolve_gdal_path(Path::new("/x"), "/vsis3/bucket/a.tif").1, None);
     }
 }

@@ -12,16 +12,8 @@ pub struct ConfigError {
 }
 
 impl ConfigError {
-    pub fn new(
-        file: impl Into<PathBuf>,
-        key: impl Into<String>,
-        message: impl Into<String>,
-    ) -> Self {
-        ConfigError {
-            file: file.into(),
-            key: key.into(),
-            message: message.into(),
-        }
+    pub fn new(file: impl Into<PathBuf>, key: impl Into<String>, message: impl Into<String>) -> Self {
+        ConfigError { file: file.into(), key: key.into(), message: message.into() }
     }
 }
 
@@ -30,13 +22,7 @@ impl fmt::Display for ConfigError {
         if self.key.is_empty() {
             write!(f, "{}: {}", self.file.display(), self.message)
         } else {
-            write!(
-                f,
-                "{}: `{}`: {}",
-                self.file.display(),
-                self.key,
-                self.message
-            )
+            write!(f, "{}: `{}`: {}", self.file.display(), self.key, self.message)
         }
     }
 }

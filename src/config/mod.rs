@@ -15,8 +15,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 pub use compile::{
-    compile, Attribution, DemSource, ObservationSource, Pipeline, Plan, ReferenceLayer, Site,
-    Stage, WeatherPoint, WeatherSource,
+    compile, Attribution, DemSource, ObservationSource, Pipeline, Plan, ReferenceLayer, Site, Stage, WeatherPoint,
+    WeatherSource,
 };
 pub use error::{ConfigError, ConfigReport};
 
@@ -68,10 +68,7 @@ pub fn read_all(project: &Path) -> (RawConfig, Vec<ConfigError>) {
         if file.extension().and_then(|e| e.to_str()) != Some("toml") {
             continue;
         }
-        let name = file
-            .file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_default();
+        let name = file.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
         if let Some(p) = read_one::<raw::RawPipeline>(&file, &mut errors) {
             raw.pipelines.insert(name, (file, p));
         }
@@ -87,20 +84,13 @@ fn sorted_entries(dir: &Path, errors: &mut Vec<ConfigError>) -> Vec<PathBuf> {
             v
         }
         Err(e) => {
-            errors.push(ConfigError::new(
-                dir,
-                "",
-                format!("cannot list the folder: {e}"),
-            ));
+            errors.push(ConfigError::new(dir, "", format!("cannot list the folder: {e}")));
             Vec::new()
         }
     }
 }
 
-fn read_one<T: serde::de::DeserializeOwned>(
-    file: &Path,
-    errors: &mut Vec<ConfigError>,
-) -> Option<T> {
+fn read_one<T: serde::de::DeserializeOwned>(file: &Path, errors: &mut Vec<ConfigError>) -> Option<T> {
     match fs_err::read_to_string(file) {
         Ok(text) => {
             let (value, errs) = parse::parse_strict::<T>(file, &text);
@@ -124,7 +114,10 @@ pub fn check_inputs(plan: &Plan) -> Vec<ConfigError> {
                     errors.push(ConfigError::new(
                         &site.file,
                         key,
-                        format!("file not found: {shown} (looked for {}; paths are relative to the site folder)", p.display()),
+                        format!(
+                            "file not found: {shown} (looked for {}; paths are relative to the site folder)",
+                            p.display()
+                        ),
                     ));
                 }
             }
@@ -133,18 +126,10 @@ pub fn check_inputs(plan: &Plan) -> Vec<ConfigError> {
             check(format!("dem[{i}].path"), &d.local_file, &d.path);
         }
         for (i, o) in site.observations.iter().enumerate() {
-            check(
-                format!("observations[{i}].path"),
-                &Some(o.path.clone()),
-                &o.path.display().to_string(),
-            );
+            check(format!("observations[{i}].path"), &Some(o.path.clone()), &o.path.display().to_string());
         }
         for (i, r) in site.reference.iter().enumerate() {
-            check(
-                format!("reference[{i}].path"),
-                &Some(r.path.clone()),
-                &r.path.display().to_string(),
-            );
+            check(format!("reference[{i}].path"), &Some(r.path.clone()), &r.path.display().to_string());
         }
     }
     errors

@@ -14,32 +14,31 @@ const MAX_UNKNOWN_KEYS: usize = 64;
 /// Returns `None` when the file cannot be parsed at all; the errors say why.
 pub fn parse_strict<T: DeserializeOwned>(file: &Path, text: &str) -> (Option<T>, Vec<ConfigError>) {
     let mut text = text.to_owned();
-    let mut errors = Vec::new();
+    let mut errors: Vec<(usize, ConfigError)> = Vec::new();
+    let in_file_order = |mut e: Vec<(usize, ConfigError)>| {
+        e.sort_by_key(|(line, _)| *line);
+        e.into_iter().map(|(_, e)| e).collect()
+    };
     for _ in 0..MAX_UNKNOWN_KEYS {
         match toml::from_str::<T>(&text) {
             Ok(value) => {
-                return (if errors.is_empty() { Some(value) } else { None }, errors);
+                return (if errors.is_empty() { Some(value) } else { None }, in_file_order(errors));
             }
             Err(e) => {
                 let message = e.message().trim().to_owned();
                 let line = e.span().map(|s| line_of(&text, s.start));
                 let key = line.map(|l| key_path(&text, l)).unwrap_or_default();
-                let at = line
-                    .map(|l| format!("line {}: ", l + 1))
-                    .unwrap_or_default();
-                let unknown =
-                    message.starts_with("unknown field") || message.starts_with("unknown variant");
-                errors.push(ConfigError::new(file, key, format!("{at}{message}")));
+                let at = line.map(|l| format!("line {}: ", l + 1)).unwrap_or_default();
+                let unknown = message.starts_with("unknown field") || message.starts_with("unknown variant");
+                errors.push((line.unwrap_or(0), ConfigError::new(file, key, format!("{at}{message}"))));
                 match (unknown, line) {
-                    (true, Some(l)) if message.starts_with("unknown field") => {
-                        comment_out(&mut text, l)
-                    }
-                    _ => return (None, errors),
+                    (true, Some(l)) if message.starts_with("unknown field") => comment_out(&mut text, l),
+                    _ => return (None, in_file_order(errors)),
                 }
             }
         }
     }
-    (None, errors)
+    (None, in_file_order(errors))
 }
 
 fn line_of(text: &str, byte: usize) -> usize {
@@ -53,21 +52,12 @@ fn key_path(text: &str, line: usize) -> String {
         return String::new();
     };
     let current = current.trim();
-    let header = |l: &str| {
-        l.trim_start_matches('[')
-            .trim_end_matches(']')
-            .trim()
-            .to_owned()
-    };
+    let header = |l: &str| l.trim_start_matches('[').trim_end_matches(']').trim().to_owned();
     if current.starts_with('[') {
         return header(current);
     }
     let key = current.split('=').next().unwrap_or("").trim().to_owned();
-    let table = lines[..line]
-        .iter()
-        .rev()
-        .map(|l| l.trim())
-        .find(|l| l.starts_with('['));
+    let table = lines[..line].iter().rev().map(|l| l.trim()).find(|l| l.starts_with('['));
     match table {
         Some(t) => format!("{}.{key}", header(t)),
         None => key,
@@ -108,17 +98,12 @@ mod tests {
         assert!(value.is_none());
         let keys: Vec<_> = errors.iter().map(|e| e.key.as_str()).collect();
         assert_eq!(keys, ["typo", "inner.also_typo"]);
-        assert!(
-            errors[0].message.contains("line 2"),
-            "{}",
-            errors[0].message
-        );
+        assert!(errors[0].message.contains("line 2"), "{}", errors[0].message);
     }
 
     #[test]
     fn type_errors_stop_parsing() {
-        let (value, errors) =
-            parse_strict::<Outer>(Path::new("f.toml"), "x = \"one\"\n[inner]\na = 1\n");
+        let (value, errors) = parse_strict::<Outer>(Path::new("f.toml"), "x = \"one\"\n[inner]\na = 1\n");
         assert!(value.is_none());
         assert_eq!(errors.len(), 1);
         assert_eq!(errors[0].key, "x");

@@ -13,10 +13,7 @@ pub struct Crs {
 impl Crs {
     /// Parses `EPSG:<code>` (case-insensitive).
     pub fn from_user(text: &str) -> Result<Crs, GeoError> {
-        let err = |message: &str| GeoError::Crs {
-            crs: text.to_owned(),
-            message: message.to_owned(),
-        };
+        let err = |message: &str| GeoError::Crs { crs: text.to_owned(), message: message.to_owned() };
         let code = text
             .trim()
             .to_ascii_uppercase()
@@ -27,18 +24,10 @@ impl Crs {
     }
 
     pub fn from_epsg(code: u32) -> Result<Crs, GeoError> {
-        let srs = SpatialRef::from_epsg(code).map_err(|e| GeoError::Crs {
-            crs: format!("EPSG:{code}"),
-            message: e.to_string(),
-        })?;
-        let wkt = srs.to_wkt().map_err(|e| GeoError::Crs {
-            crs: format!("EPSG:{code}"),
-            message: e.to_string(),
-        })?;
-        Ok(Crs {
-            epsg: Some(code),
-            wkt,
-        })
+        let srs = SpatialRef::from_epsg(code)
+            .map_err(|e| GeoError::Crs { crs: format!("EPSG:{code}"), message: e.to_string() })?;
+        let wkt = srs.to_wkt().map_err(|e| GeoError::Crs { crs: format!("EPSG:{code}"), message: e.to_string() })?;
+        Ok(Crs { epsg: Some(code), wkt })
     }
 
     /// The CRS of a GDAL dataset, `None` when the file carries none.
@@ -56,58 +45,43 @@ impl Crs {
 
     /// A spatial reference with x = easting/longitude, y = northing/latitude whatever the CRS's axis order.
     pub fn spatial_ref(&self) -> Result<SpatialRef, GeoError> {
-        let mut srs = SpatialRef::from_wkt(&self.wkt).map_err(|e| GeoError::Crs {
-            crs: self.to_string(),
-            message: e.to_string(),
-        })?;
+        let mut srs = SpatialRef::from_wkt(&self.wkt)
+            .map_err(|e| GeoError::Crs { crs: self.to_string(), message: e.to_string() })?;
         srs.set_axis_mapping_strategy(AxisMappingStrategy::TraditionalGisOrder);
         Ok(srs)
     }
 
     pub fn is_projected_metres(&self) -> bool {
-        self.spatial_ref()
-            .map(|s| s.is_projected() && (s.linear_units() - 1.0).abs() < 1e-9)
-            .unwrap_or(false)
+        self.spatial_ref().map(|s| s.is_projected() && (s.linear_units() - 1.0).abs() < 1e-9).unwrap_or(false)
     }
 
     /// Area of use as (west, south, east, north) in WGS84 degrees, when the registry knows it.
     pub fn area_of_use(&self) -> Option<[f64; 4]> {
-        let a = self.spatial_ref().ok()?.area_of_use()?;
-        Some([
-            a.west_lon_degree,
-            a.south_lat_degree,
-            a.east_lon_degree,
-            a.north_lat_degree,
-        ])
+        // WKT1 does not carry the area of use: ask the registry by code.
+        let a = SpatialRef::from_epsg(self.epsg?).ok()?.area_of_use()?;
+        Some([a.west_lon_degree, a.south_lat_degree, a.east_lon_degree, a.north_lat_degree])
     }
 
     /// Transforms `bounds` (xmin, ymin, xmax, ymax) from this CRS to `to`, densifying the edges.
     pub fn transform_bounds(&self, bounds: [f64; 4], to: &Crs) -> Result<[f64; 4], GeoError> {
-        let t = CoordTransform::new(&self.spatial_ref()?, &to.spatial_ref()?).map_err(|e| {
-            GeoError::Transform {
-                what: "bounds".into(),
-                from: self.to_string(),
-                to: to.to_string(),
-                source: e,
-            }
+        let t = CoordTransform::new(&self.spatial_ref()?, &to.spatial_ref()?).map_err(|e| GeoError::Transform {
+            what: "bounds".into(),
+            from: self.to_string(),
+            to: to.to_string(),
+            source: e,
         })?;
-        t.transform_bounds(&bounds, 21)
-            .map_err(|e| GeoError::Transform {
-                what: format!("bounds {bounds:?}"),
-                from: self.to_string(),
-                to: to.to_string(),
-                source: e,
-            })
+        t.transform_bounds(&bounds, 21).map_err(|e| GeoError::Transform {
+            what: format!("bounds {bounds:?}"),
+            from: self.to_string(),
+            to: to.to_string(),
+            source: e,
+        })
     }
 
     /// Transforms points in place from this CRS to `to`.
     pub fn transform_points(&self, to: &Crs, x: &mut [f64], y: &mut [f64]) -> Result<(), GeoError> {
-        let err = |e| GeoError::Transform {
-            what: "points".into(),
-            from: self.to_string(),
-            to: to.to_string(),
-            source: e,
-        };
+        let err =
+            |e| GeoError::Transform { what: "points".into(), from: self.to_string(), to: to.to_string(), source: e };
         let t = CoordTransform::new(&self.spatial_ref()?, &to.spatial_ref()?).map_err(err)?;
         t.transform_coords(x, y, &mut []).map_err(err)
     }
@@ -135,10 +109,7 @@ mod tests {
         let crs = Crs::from_user("epsg:2056").unwrap();
         assert!(crs.is_projected_metres());
         let [w, s, e, n] = crs.area_of_use().unwrap();
-        assert!(
-            w < 6.0 && e > 10.4 && s < 45.9 && n > 47.7,
-            "{w} {s} {e} {n}"
-        );
+        assert!(w < 6.0 && e > 10.4 && s < 45.9 && n > 47.7, "{w} {s} {e} {n}");
         assert!(!Crs::wgs84().is_projected_metres());
     }
 
@@ -151,12 +122,7 @@ mod tests {
     #[test]
     fn lon_lat_order_is_traditional() {
         let (mut x, mut y) = ([8.0], [46.5]);
-        Crs::wgs84()
-            .transform_points(&Crs::from_epsg(2056).unwrap(), &mut x, &mut y)
-            .unwrap();
-        assert!(
-            (x[0] - 2_643_000.0).abs() < 10_000.0 && (y[0] - 1_150_000.0).abs() < 10_000.0,
-            "{x:?} {y:?}"
-        );
+        Crs::wgs84().transform_points(&Crs::from_epsg(2056).unwrap(), &mut x, &mut y).unwrap();
+        assert!((x[0] - 2_643_000.0).abs() < 10_000.0 && (y[0] - 1_150_000.0).abs() < 10_000.0, "{x:?} {y:?}");
     }
 }

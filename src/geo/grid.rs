@@ -15,12 +15,7 @@ impl Bounds {
         [self.xmin, self.ymin, self.xmax, self.ymax]
     }
     pub fn from_array(a: [f64; 4]) -> Self {
-        Bounds {
-            xmin: a[0],
-            ymin: a[1],
-            xmax: a[2],
-            ymax: a[3],
-        }
+        Bounds { xmin: a[0], ymin: a[1], xmax: a[2], ymax: a[3] }
     }
     pub fn intersects(&self, o: &Bounds) -> bool {
         self.xmin < o.xmax && o.xmin < self.xmax && self.ymin < o.ymax && o.ymin < self.ymax
@@ -56,27 +51,17 @@ impl Grid {
 
     /// The grid of an open GDAL dataset; fails when it has no CRS or is rotated.
     pub fn of_dataset(ds: &gdal::Dataset, path: &str) -> Result<Grid, GeoError> {
-        let crs = Crs::of_dataset(ds).ok_or_else(|| GeoError::NoCrs {
-            path: path.to_owned(),
-        })?;
+        let crs = Crs::of_dataset(ds).ok_or_else(|| GeoError::NoCrs { path: path.to_owned() })?;
         let transform = ds.geo_transform().map_err(|e| GeoError::Gdal {
             action: "read the geotransform of",
             path: path.into(),
             source: e,
         })?;
         if transform[2] != 0.0 || transform[4] != 0.0 {
-            return Err(GeoError::Invalid {
-                path: path.into(),
-                message: "rotated rasters are not supported".into(),
-            });
+            return Err(GeoError::Invalid { path: path.into(), message: "rotated rasters are not supported".into() });
         }
         let (width, height) = ds.raster_size();
-        Ok(Grid {
-            crs,
-            transform,
-            width,
-            height,
-        })
+        Ok(Grid { crs, transform, width, height })
     }
 
     /// Cell width (x) in CRS units.
@@ -92,12 +77,7 @@ impl Grid {
     }
     pub fn bounds(&self) -> Bounds {
         let [x0, rx, _, y0, _, ry] = self.transform;
-        Bounds {
-            xmin: x0,
-            ymax: y0,
-            xmax: x0 + rx * self.width as f64,
-            ymin: y0 + ry * self.height as f64,
-        }
+        Bounds { xmin: x0, ymax: y0, xmax: x0 + rx * self.width as f64, ymin: y0 + ry * self.height as f64 }
     }
     /// Centre of cell (col, row) in CRS coordinates.
     pub fn cell_centre(&self, col: usize, row: usize) -> (f64, f64) {
@@ -119,12 +99,7 @@ mod tests {
     use super::*;
 
     fn grid() -> Grid {
-        let b = Bounds {
-            xmin: 1000.0,
-            ymin: 2000.0,
-            xmax: 1095.0,
-            ymax: 2050.0,
-        };
+        let b = Bounds { xmin: 1000.0, ymin: 2000.0, xmax: 1095.0, ymax: 2050.0 };
         Grid::from_bounds(Crs::from_epsg(2056).unwrap(), b, 10.0)
     }
 
@@ -132,15 +107,7 @@ mod tests {
     fn extends_to_whole_cells_east_and_south() {
         let g = grid();
         assert_eq!((g.width, g.height), (10, 5));
-        assert_eq!(
-            g.bounds(),
-            Bounds {
-                xmin: 1000.0,
-                ymin: 2000.0,
-                xmax: 1100.0,
-                ymax: 2050.0
-            }
-        );
+        assert_eq!(g.bounds(), Bounds { xmin: 1000.0, ymin: 2000.0, xmax: 1100.0, ymax: 2050.0 });
     }
 
     #[test]

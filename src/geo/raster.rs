@@ -40,35 +40,19 @@ pub fn create_f32(path: &Path, grid: &Grid, bands: &[BandSpec]) -> Result<Datase
     let p = path.display().to_string();
     let gdal_err = |action: &'static str| {
         let p = p.clone();
-        move |e| GeoError::Gdal {
-            action,
-            path: p,
-            source: e,
-        }
+        move |e| GeoError::Gdal { action, path: p, source: e }
     };
-    let driver = DriverManager::get_driver_by_name("GTiff")
-        .map_err(gdal_err("load the GTiff driver for"))?;
+    let driver = DriverManager::get_driver_by_name("GTiff").map_err(gdal_err("load the GTiff driver for"))?;
     let mut ds = driver
-        .create_with_band_type_with_options::<f32, _>(
-            path,
-            grid.width,
-            grid.height,
-            bands.len(),
-            &gtiff_options(),
-        )
+        .create_with_band_type_with_options::<f32, _>(path, grid.width, grid.height, bands.len(), &gtiff_options())
         .map_err(gdal_err("create"))?;
-    ds.set_geo_transform(&grid.transform)
-        .map_err(gdal_err("set the geotransform of"))?;
-    ds.set_projection(&grid.crs.wkt)
-        .map_err(gdal_err("set the CRS of"))?;
+    ds.set_geo_transform(&grid.transform).map_err(gdal_err("set the geotransform of"))?;
+    ds.set_projection(&grid.crs.wkt).map_err(gdal_err("set the CRS of"))?;
     for (i, spec) in bands.iter().enumerate() {
         let mut band = ds.rasterband(i + 1).map_err(gdal_err("open a band of"))?;
-        band.set_no_data_value(Some(NODATA as f64))
-            .map_err(gdal_err("set nodata on"))?;
-        band.set_description(&spec.name)
-            .map_err(gdal_err("describe a band of"))?;
-        band.set_metadata_item("DESCRIPTION", &spec.description, "")
-            .map_err(gdal_err("describe a band of"))?;
+        band.set_no_data_value(Some(NODATA as f64)).map_err(gdal_err("set nodata on"))?;
+        band.set_description(&spec.name).map_err(gdal_err("describe a band of"))?;
+        band.set_metadata_item("DESCRIPTION", &spec.description, "").map_err(gdal_err("describe a band of"))?;
         set_unit(&band, &spec.unit);
     }
     Ok(ds)
@@ -83,62 +67,31 @@ fn set_unit(band: &gdal::raster::RasterBand, unit: &str) {
 
 /// Opens a raster for reading, naming the file on failure.
 pub fn open(path: &str) -> Result<Dataset, GeoError> {
-    Dataset::open(path).map_err(|e| GeoError::Open {
-        path: path.to_owned(),
-        source: e,
-    })
+    Dataset::open(path).map_err(|e| GeoError::Open { path: path.to_owned(), source: e })
 }
 
 /// Reads rows `row0..row0 + rows` of band `band` (1-based) into `out` as f32, nodata replaced by NaN.
-pub fn read_rows(
-    ds: &Dataset,
-    band: usize,
-    row0: usize,
-    rows: usize,
-    out: &mut [f32],
-) -> Result<(), GeoError> {
+pub fn read_rows(ds: &Dataset, band: usize, row0: usize, rows: usize, out: &mut [f32]) -> Result<(), GeoError> {
     let path = ds.description().unwrap_or_default();
-    let err = |e| GeoError::Gdal {
-        action: "read",
-        path: path.clone(),
-        source: e,
-    };
+    let err = |e| GeoError::Gdal { action: "read", path: path.clone(), source: e };
     let b = ds.rasterband(band).map_err(err)?;
     let width = b.x_size();
-    b.read_into_slice::<f32>((0, row0 as isize), (width, rows), (width, rows), out, None)
-        .map_err(err)?;
+    b.read_into_slice::<f32>((0, row0 as isize), (width, rows), (width, rows), out, None).map_err(err)?;
     if let Some(nd) = b.no_data_value() {
         let nd = nd as f32;
-        out.iter_mut()
-            .filter(|v| **v == nd)
-            .for_each(|v| *v = f32::NAN);
+        out.iter_mut().filter(|v| **v == nd).for_each(|v| *v = f32::NAN);
     }
     Ok(())
 }
 
 /// Writes `data` (rows x width, NaN for no value) to rows starting at `row0` of band `band` (1-based).
-pub fn write_rows(
-    ds: &Dataset,
-    band: usize,
-    row0: usize,
-    width: usize,
-    mut data: Vec<f32>,
-) -> Result<(), GeoError> {
+pub fn write_rows(ds: &Dataset, band: usize, row0: usize, width: usize, mut data: Vec<f32>) -> Result<(), GeoError> {
     let path = ds.description().unwrap_or_default();
-    let err = |e| GeoError::Gdal {
-        action: "write",
-        path: path.clone(),
-        source: e,
-    };
-    data.iter_mut()
-        .filter(|v| v.is_nan())
-        .for_each(|v| *v = NODATA);
+    let err = |e| GeoError::Gdal { action: "write", path: path.clone(), source: e };
+    data.iter_mut().filter(|v| v.is_nan()).for_each(|v| *v = NODATA);
     let rows = data.len() / width;
     let mut buf = gdal::raster::Buffer::new((width, rows), data);
-    ds.rasterband(band)
-        .map_err(err)?
-        .write((0, row0 as isize), (width, rows), &mut buf)
-        .map_err(err)
+    ds.rasterband(band).map_err(err)?.write((0, row0 as isize), (width, rows), &mut buf).map_err(err)
 }
 
 /// A file being written next to its final path; [`Staged::commit`] renames it into place, dropping it uncommitted
@@ -153,20 +106,10 @@ pub struct Staged {
 impl Staged {
     pub fn new(dest: &Path) -> Result<Staged, GeoError> {
         let dir = dest.parent().unwrap_or(Path::new("."));
-        fs_err::create_dir_all(dir).map_err(|e| GeoError::Io {
-            path: dir.display().to_string(),
-            source: e,
-        })?;
-        let name = dest
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
+        fs_err::create_dir_all(dir).map_err(|e| GeoError::Io { path: dir.display().to_string(), source: e })?;
+        let name = dest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-        Ok(Staged {
-            tmp,
-            dest: dest.to_owned(),
-            committed: false,
-        })
+        Ok(Staged { tmp, dest: dest.to_owned(), committed: false })
     }
     /// Where to write.
     pub fn path(&self) -> &Path {
@@ -174,10 +117,8 @@ impl Staged {
     }
     /// Moves the written file into place (atomic on one filesystem).
     pub fn commit(mut self) -> Result<PathBuf, GeoError> {
-        fs_err::rename(&self.tmp, &self.dest).map_err(|e| GeoError::Io {
-            path: self.dest.display().to_string(),
-            source: e,
-        })?;
+        fs_err::rename(&self.tmp, &self.dest)
+            .map_err(|e| GeoError::Io { path: self.dest.display().to_string(), source: e })?;
         self.committed = true;
         Ok(self.dest.clone())
     }

@@ -56,18 +56,9 @@ impl FromStr for Resampling {
 
 /// Warps `sources` (mosaicked in order; later ones fill the gaps of earlier ones) onto `grid` as a single-band
 /// Float32 GeoTIFF at `dest`, with nodata [`NODATA`] wherever no source has a valid value.
-pub fn warp_to_grid(
-    sources: &[&Dataset],
-    grid: &Grid,
-    resampling: Resampling,
-    dest: &Path,
-) -> Result<(), GeoError> {
+pub fn warp_to_grid(sources: &[&Dataset], grid: &Grid, resampling: Resampling, dest: &Path) -> Result<(), GeoError> {
     let dest_str = dest.display().to_string();
-    let err = |e| GeoError::Gdal {
-        action: "warp onto the site grid",
-        path: dest_str.clone(),
-        source: e,
-    };
+    let err = |e| GeoError::Gdal { action: "warp onto the site grid", path: dest_str.clone(), source: e };
     let b = grid.bounds();
     let mut args = CslStringList::new();
     let list: Vec<String> = [
@@ -115,22 +106,14 @@ pub fn warp_to_grid(
     for a in &list {
         args.add_string(a).map_err(err)?;
     }
-    let c_dest = CString::new(dest_str.clone()).map_err(|_| GeoError::Invalid {
-        path: dest_str.clone(),
-        message: "path contains NUL".into(),
-    })?;
+    let c_dest = CString::new(dest_str.clone())
+        .map_err(|_| GeoError::Invalid { path: dest_str.clone(), message: "path contains NUL".into() })?;
     let mut handles: Vec<gdal_sys::GDALDatasetH> = sources.iter().map(|d| d.c_dataset()).collect();
     // SAFETY: the option list and dataset handles outlive the calls; GDALWarp returns a new handle we close.
     unsafe {
-        let opts = gdal_sys::GDALWarpAppOptionsNew(
-            args.as_ptr() as *mut *mut std::ffi::c_char,
-            std::ptr::null_mut(),
-        );
+        let opts = gdal_sys::GDALWarpAppOptionsNew(args.as_ptr() as *mut *mut std::ffi::c_char, std::ptr::null_mut());
         if opts.is_null() {
-            return Err(GeoError::Invalid {
-                path: dest_str,
-                message: "GDAL rejected the warp options".into(),
-            });
+            return Err(GeoError::Invalid { path: dest_str, message: "GDAL rejected the warp options".into() });
         }
         let mut usage_error = 0;
         let out = gdal_sys::GDALWarp(
@@ -144,10 +127,7 @@ pub fn warp_to_grid(
         gdal_sys::GDALWarpAppOptionsFree(opts);
         if out.is_null() {
             let msg = last_gdal_error();
-            return Err(GeoError::Invalid {
-                path: dest_str,
-                message: format!("GDAL warp failed: {msg}"),
-            });
+            return Err(GeoError::Invalid { path: dest_str, message: format!("GDAL warp failed: {msg}") });
         }
         gdal_sys::GDALClose(out);
     }
@@ -156,9 +136,5 @@ pub fn warp_to_grid(
 
 fn last_gdal_error() -> String {
     // SAFETY: CPLGetLastErrorMsg returns a pointer to a thread-local, NUL-terminated string.
-    unsafe {
-        std::ffi::CStr::from_ptr(gdal_sys::CPLGetLastErrorMsg())
-            .to_string_lossy()
-            .into_owned()
-    }
+    unsafe { std::ffi::CStr::from_ptr(gdal_sys::CPLGetLastErrorMsg()).to_string_lossy().into_owned() }
 }

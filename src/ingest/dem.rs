@@ -21,9 +21,7 @@ pub struct DemParams {
 
 impl Default for DemParams {
     fn default() -> Self {
-        DemParams {
-            resampling: Resampling::Bilinear,
-        }
+        DemParams { resampling: Resampling::Bilinear }
     }
 }
 
@@ -32,13 +30,7 @@ pub enum DemError {
     #[error(transparent)]
     Geo(#[from] GeoError),
     #[error("DEM source {path} does not cover site `{site}`: the file spans {file_bounds:?} and the site {site_bounds:?} (both in {crs}); check the path, the file's CRS and the site bounds")]
-    NoCoverage {
-        site: String,
-        path: String,
-        file_bounds: [f64; 4],
-        site_bounds: [f64; 4],
-        crs: String,
-    },
+    NoCoverage { site: String, path: String, file_bounds: [f64; 4], site_bounds: [f64; 4], crs: String },
     #[error("the DEM of site `{site}` has no valid cell after warping {paths:?} onto the site grid: every source is nodata over the site")]
     AllNodata { site: String, paths: Vec<String> },
 }
@@ -56,17 +48,17 @@ pub struct SiteDem {
 /// Warps the DEM sources of `site` onto its grid and writes the result to `dest` (atomically).
 pub fn ingest(site: &Site, params: &DemParams, dest: &Path) -> Result<SiteDem, DemError> {
     let site_bounds = site.grid.bounds();
-    let mut datasets = Vec::new();
+    // A CRS-assigning VRT reads through its source dataset, so the source must outlive it: tuple fields drop in
+    // order, the VRT (field 1) before its source (field 2).
+    let mut opened = Vec::new();
     for src in &site.dem {
         let ds = raster::open(&src.path)?;
-        let ds = match &src.crs {
-            Some(crs) => with_crs(ds, crs, &src.path)?,
-            None => ds,
-        };
-        let grid = Grid::of_dataset(&ds, &src.path)?;
-        let in_site_crs = grid
-            .crs
-            .transform_bounds(grid.bounds().as_array(), &site.grid.crs)?;
+        let vrt = src.crs.as_ref().map(|crs| with_crs(&ds, crs, &src.path)).transpose()?;
+        opened.push((src, vrt, ds));
+    }
+    for (src, vrt, ds) in &opened {
+        let grid = Grid::of_dataset(vrt.as_ref().unwrap_or(ds), &src.path)?;
+        let in_site_crs = grid.crs.transform_bounds(grid.bounds().as_array(), &site.grid.crs)?;
         if !Bounds::from_array(in_site_crs).intersects(&site_bounds) {
             return Err(DemError::NoCoverage {
                 site: site.id.clone(),
@@ -76,11 +68,10 @@ pub fn ingest(site: &Site, params: &DemParams, dest: &Path) -> Result<SiteDem, D
                 crs: site.grid.crs.to_string(),
             });
         }
-        datasets.push(ds);
     }
 
     let staged = Staged::new(dest)?;
-    let refs: Vec<&Dataset> = datasets.iter().collect();
+    let refs: Vec<&Dataset> = opened.iter().map(|(_, vrt, ds)| vrt.as_ref().unwrap_or(ds)).collect();
     crate::geo::warp::warp_to_grid(&refs, &site.grid, params.resampling, staged.path())?;
 
     let (valid_cells, min_m, max_m) = scan(staged.path())?;
@@ -92,22 +83,12 @@ pub fn ingest(site: &Site, params: &DemParams, dest: &Path) -> Result<SiteDem, D
     }
     describe(staged.path(), params, site)?;
     let path = staged.commit()?;
-    Ok(SiteDem {
-        path,
-        grid: site.grid.clone(),
-        valid_cells,
-        min_m,
-        max_m,
-    })
+    Ok(SiteDem { path, grid: site.grid.clone(), valid_cells, min_m, max_m })
 }
 
 /// An in-memory VRT of `ds` that carries `crs` (for files without one, or with a wrong one).
-fn with_crs(ds: Dataset, crs: &Crs, path: &str) -> Result<Dataset, GeoError> {
-    let err = |e| GeoError::Gdal {
-        action: "assign the configured CRS to",
-        path: path.to_owned(),
-        source: e,
-    };
+fn with_crs(ds: &Dataset, crs: &Crs, path: &str) -> Result<Dataset, GeoError> {
+    let err = |e| GeoError::Gdal { action: "assign the configured CRS to", path: path.to_owned(), source: e };
     let vrt = gdal::DriverManager::get_driver_by_name("VRT").map_err(err)?;
     let mut copy = ds.create_copy(&vrt, "", &Default::default()).map_err(err)?;
     copy.set_spatial_ref(&crs.spatial_ref()?).map_err(err)?;
@@ -135,23 +116,16 @@ fn scan(path: &Path) -> Result<(usize, f32, f32), GeoError> {
 
 fn describe(path: &Path, params: &DemParams, site: &Site) -> Result<(), GeoError> {
     let p = path.display().to_string();
-    let err = |e| GeoError::Gdal {
-        action: "write metadata to",
-        path: p.clone(),
-        source: e,
-    };
+    let err = |e| GeoError::Gdal { action: "write metadata to", path: p.clone(), source: e };
     let opts = DatasetOptions {
         open_flags: GdalOpenFlags::GDAL_OF_UPDATE | GdalOpenFlags::GDAL_OF_RASTER,
         ..Default::default()
     };
     let mut ds = Dataset::open_ex(path, opts).map_err(err)?;
-    ds.set_metadata_item("AVARISK_RESAMPLING", params.resampling.gdal_name(), "")
-        .map_err(err)?;
+    ds.set_metadata_item("AVARISK_RESAMPLING", params.resampling.gdal_name(), "").map_err(err)?;
     let sources: Vec<&str> = site.dem.iter().map(|d| d.path.as_str()).collect();
-    ds.set_metadata_item("AVARISK_SOURCES", &sources.join(";"), "")
-        .map_err(err)?;
-    ds.set_metadata_item("AVARISK_SITE", &site.id, "")
-        .map_err(err)?;
+    ds.set_metadata_item("AVARISK_SOURCES", &sources.join(";"), "").map_err(err)?;
+    ds.set_metadata_item("AVARISK_SITE", &site.id, "").map_err(err)?;
     let mut band = ds.rasterband(1).map_err(err)?;
     band.set_description("elevation").map_err(err)?;
     // SAFETY: valid band handle; GDAL copies the string.

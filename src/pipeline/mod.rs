@@ -45,11 +45,7 @@ pub fn run(plan: &Plan, pipeline: &Pipeline, sites: &[String], store: &Store) ->
     let mut stages: Vec<&Stage> = pipeline.stages.iter().collect();
     stages.sort_by_key(|s| rank(s));
     let mut summary = RunSummary::default();
-    for site in plan
-        .sites
-        .iter()
-        .filter(|s| sites.is_empty() || sites.contains(&s.id))
-    {
+    for site in plan.sites.iter().filter(|s| sites.is_empty() || sites.contains(&s.id)) {
         for stage in &stages {
             let t = Instant::now();
             let outcome = run_stage(site, stage, store);
@@ -61,12 +57,7 @@ pub fn run(plan: &Plan, pipeline: &Pipeline, sites: &[String], store: &Store) ->
                 Err(e) => error!(site = %site.id, stage = stage.name(), "{e}"),
             }
             let failed = outcome.is_err();
-            summary.units.push(UnitResult {
-                site: site.id.clone(),
-                stage: stage.name(),
-                outcome,
-                seconds,
-            });
+            summary.units.push(UnitResult { site: site.id.clone(), stage: stage.name(), outcome, seconds });
             if failed {
                 break; // later stages of this site depend on this one
             }
@@ -100,15 +91,9 @@ pub fn run_stage(site: &Site, stage: &Stage, store: &Store) -> Result<String, St
                     site.id
                 ));
             }
-            let t = terrain::derive(&dem_path, &store.terrain(&site.id), p)
-                .map_err(|e| e.to_string())?;
+            let t = terrain::derive(&dem_path, &store.terrain(&site.id), p).map_err(|e| e.to_string())?;
             let names: Vec<&str> = t.bands.iter().map(|b| b.feature.name()).collect();
-            Ok(format!(
-                "{} bands ({}) in {}",
-                names.len(),
-                names.join(", "),
-                t.path.display()
-            ))
+            Ok(format!("{} bands ({}) in {}", names.len(), names.join(", "), t.path.display()))
         }
     }
 }

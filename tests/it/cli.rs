@@ -22,54 +22,26 @@ fn validate_passes_on_the_repository() {
 fn onboard_runs_on_avawog_and_a_failing_site_does_not_stop_the_others() {
     let good = std::fs::read_to_string(repo().join("sites/avawog/site.toml"))
         .unwrap()
-        .replace(
-            "/vsizip/dem/avaWog.zip",
-            &format!("/vsizip/{}/sites/avawog/dem/avaWog.zip", repo().display()),
-        )
-        .replace(
-            "path = \"release_areas/",
-            &format!("path = \"{}/sites/avawog/release_areas/", repo().display()),
-        );
+        .replace("/vsizip/dem/avaWog.zip", &format!("/vsizip/{}/sites/avawog/dem/avaWog.zip", repo().display()))
+        .replace("path = \"release_areas/", &format!("path = \"{}/sites/avawog/release_areas/", repo().display()));
     // Valid configuration, but its only DEM tile lies in Switzerland: fails at run time.
-    let elsewhere = good.replace("\"avawog\"", "\"elsewhere\"").replace(
-        &format!(
-            "/vsizip/{}/sites/avawog/dem/avaWog.zip/avaWog.asc",
-            repo().display()
-        ),
-        &srtm("N46E007"),
-    );
+    let elsewhere = good
+        .replace("\"avawog\"", "\"elsewhere\"")
+        .replace(&format!("/vsizip/{}/sites/avawog/dem/avaWog.zip/avaWog.asc", repo().display()), &srtm("N46E007"));
     let p = temp_project(&[("avawog", &good), ("elsewhere", &elsewhere)]);
     let root = p.path().join("out");
-    let o = avarisk(
-        p.path(),
-        &["--root", root.to_str().unwrap(), "run", "onboard"],
-    );
+    let o = avarisk(p.path(), &["--root", root.to_str().unwrap(), "run", "onboard"]);
     let out = text(&o);
     assert_eq!(o.status.code(), Some(1), "{out}");
-    assert!(
-        out.contains("FAIL  elsewhere") && out.contains("does not cover site `elsewhere`"),
-        "{out}"
-    );
+    assert!(out.contains("FAIL  elsewhere") && out.contains("does not cover site `elsewhere`"), "{out}");
     assert!(root.join("sites/avawog/terrain/dem.tif").exists(), "{out}");
-    assert!(
-        root.join("sites/avawog/terrain/features.tif").exists(),
-        "{out}"
-    );
+    assert!(root.join("sites/avawog/terrain/features.tif").exists(), "{out}");
     assert!(!root.join("sites/elsewhere/terrain/dem.tif").exists());
 
     // Alone, the good site exits 0; JSON logs carry the site and stage.
     let o = avarisk(
         p.path(),
-        &[
-            "--root",
-            root.to_str().unwrap(),
-            "--log-format",
-            "json",
-            "run",
-            "onboard",
-            "--sites",
-            "avawog",
-        ],
+        &["--root", root.to_str().unwrap(), "--log-format", "json", "run", "onboard", "--sites", "avawog"],
     );
     assert!(o.status.success(), "{}", text(&o));
 }
@@ -77,16 +49,6 @@ fn onboard_runs_on_avawog_and_a_failing_site_does_not_stop_the_others() {
 #[test]
 fn unknown_pipeline_or_site_is_a_usage_error() {
     assert_eq!(avarisk(&repo(), &["run", "nope"]).status.code(), Some(2));
-    assert_eq!(
-        avarisk(&repo(), &["run", "onboard", "--sites", "atlantis"])
-            .status
-            .code(),
-        Some(2)
-    );
-    assert_eq!(
-        avarisk(&repo(), &["features", "terrain", "--site", "atlantis"])
-            .status
-            .code(),
-        Some(2)
-    );
+    assert_eq!(avarisk(&repo(), &["run", "onboard", "--sites", "atlantis"]).status.code(), Some(2));
+    assert_eq!(avarisk(&repo(), &["features", "terrain", "--site", "atlantis"]).status.code(), Some(2));
 }

@@ -37,11 +37,7 @@ fn a_good_temp_site_validates() {
     let p = temp_project(&[("demo", &GOOD.replace("DEMPATH", &srtm("N47E010")))]);
     let o = avarisk(p.path(), &["validate", "--show"]);
     assert!(o.status.success(), "{}", text(&o));
-    assert!(
-        text(&o).contains("112 x 112 cells at 90 m in EPSG:31287"),
-        "{}",
-        text(&o)
-    );
+    assert!(text(&o).contains("112 x 112 cells at 90 m in EPSG:31287"), "{}", text(&o));
 }
 
 #[test]
@@ -55,10 +51,7 @@ fn every_problem_is_reported_at_once_with_file_and_key() {
         .replace("\"demo\"", "\"other\"")
         .replace("DEMPATH", "dem/missing.tif")
         .replace("resolution_m = 90.0", "resolution_m = -5.0")
-        .replace(
-            "timezone = \"Europe/Vienna\"",
-            "timezone = \"Europe/Atlantis\"",
-        )
+        .replace("timezone = \"Europe/Vienna\"", "timezone = \"Europe/Atlantis\"")
         .replace("xmin = 150000.0", "xmin = 10.2") // degrees in a metric CRS: far outside the area of use
         .replace("ymin = 350000.0", "ymin = 46.9")
         .replace("xmax = 160000.0", "xmax = 10.9")
@@ -82,10 +75,7 @@ fn every_problem_is_reported_at_once_with_file_and_key() {
         ("broken.toml", "`stages[0].vrm_window`"),
         ("broken.toml", "`stages[0].features[1]`"),
     ] {
-        assert!(
-            out.lines().any(|l| l.contains(file) && l.contains(key)),
-            "no line with {file} and {key} in:\n{out}"
-        );
+        assert!(out.lines().any(|l| l.contains(file) && l.contains(key)), "no line with {file} and {key} in:\n{out}");
     }
     assert!(out.contains("area of EPSG:31287"), "{out}");
 }
@@ -96,30 +86,16 @@ fn a_missing_dem_file_is_named() {
     let o = avarisk(p.path(), &["validate"]);
     assert_eq!(o.status.code(), Some(2));
     let out = text(&o);
-    assert!(
-        out.contains("`dem[0].path`") && out.contains("dem/nowhere.tif"),
-        "{out}"
-    );
+    assert!(out.contains("`dem[0].path`") && out.contains("dem/nowhere.tif"), "{out}");
     // A missing archive behind /vsizip/ is found too.
-    let p = temp_project(&[(
-        "demo",
-        &GOOD.replace("DEMPATH", "/vsizip/dem/gone.zip/a.asc"),
-    )]);
+    let p = temp_project(&[("demo", &GOOD.replace("DEMPATH", "/vsizip/dem/gone.zip/a.asc"))]);
     let out = text(&avarisk(p.path(), &["validate"]));
     assert!(out.contains("gone.zip"), "{out}");
 }
 
 #[test]
 fn a_geographic_crs_is_refused_for_a_metre_grid() {
-    let p = temp_project(&[(
-        "demo",
-        &GOOD
-            .replace("DEMPATH", &srtm("N47E010"))
-            .replace("EPSG:31287", "EPSG:4326"),
-    )]);
+    let p = temp_project(&[("demo", &GOOD.replace("DEMPATH", &srtm("N47E010")).replace("EPSG:31287", "EPSG:4326"))]);
     let out = text(&avarisk(p.path(), &["validate"]));
-    assert!(
-        out.contains("`crs`") && out.contains("not a projected CRS"),
-        "{out}"
-    );
+    assert!(out.contains("`crs`") && out.contains("not a projected CRS"), "{out}");
 }

@@ -6,10 +6,7 @@ use avarisk::ingest::dem::{ingest, DemError, DemParams};
 
 /// A 90 m site in EPSG:31287 straddling the N46/N47 tile boundary (47 N) near the Arlberg-Silvretta.
 fn straddling_site(dem: &[String]) -> String {
-    let dems: String = dem
-        .iter()
-        .map(|d| format!("[[dem]]\npath = \"{d}\"\n"))
-        .collect();
+    let dems: String = dem.iter().map(|d| format!("[[dem]]\npath = \"{d}\"\n")).collect();
     format!(
         "id = \"cross\"\nname = \"Cross\"\ncrs = \"EPSG:31287\"\nresolution_m = 90.0\ntimezone = \"Europe/Vienna\"\n\
          [bounds]\nxmin = 160000.0\nymin = 345000.0\nxmax = 169000.0\nymax = 354000.0\n{dems}\
@@ -24,37 +21,19 @@ fn load_site(project: &Path, id: &str) -> config::Site {
 
 #[test]
 fn two_srtm_tiles_are_mosaicked_onto_the_site_grid() {
-    let p = temp_project(&[(
-        "cross",
-        &straddling_site(&[srtm("N46E010"), srtm("N47E010")]),
-    )]);
+    let p = temp_project(&[("cross", &straddling_site(&[srtm("N46E010"), srtm("N47E010")]))]);
     let site = load_site(p.path(), "cross");
     let out = p.path().join("out/dem.tif");
     let dem = ingest(&site, &DemParams::default(), &out).unwrap();
     assert_eq!((dem.grid.width, dem.grid.height), (100, 100));
-    assert_eq!(
-        dem.valid_cells,
-        100 * 100,
-        "both tiles together cover the whole site"
-    );
-    assert!(
-        dem.min_m > 1000.0 && dem.max_m < 3800.0,
-        "{} {}",
-        dem.min_m,
-        dem.max_m
-    );
+    assert_eq!(dem.valid_cells, 100 * 100, "both tiles together cover the whole site");
+    assert!(dem.min_m > 1000.0 && dem.max_m < 3800.0, "{} {}", dem.min_m, dem.max_m);
     let ds = gdal::Dataset::open(&out).unwrap();
-    assert_eq!(
-        ds.geo_transform().unwrap(),
-        [160000.0, 90.0, 0.0, 354000.0, 0.0, -90.0]
-    );
+    assert_eq!(ds.geo_transform().unwrap(), [160000.0, 90.0, 0.0, 354000.0, 0.0, -90.0]);
     assert!(ds.projection().contains("Austria Lambert"));
     assert_eq!(ds.rasterband(1).unwrap().no_data_value(), Some(-9999.0));
     use gdal::Metadata;
-    assert_eq!(
-        ds.metadata_item("AVARISK_RESAMPLING", "").as_deref(),
-        Some("bilinear")
-    );
+    assert_eq!(ds.metadata_item("AVARISK_RESAMPLING", "").as_deref(), Some("bilinear"));
     let layout = ds.rasterband(1).unwrap().block_size();
     assert_eq!(layout, (256, 256), "tiled output");
 
@@ -62,11 +41,7 @@ fn two_srtm_tiles_are_mosaicked_onto_the_site_grid() {
     let p2 = temp_project(&[("cross", &straddling_site(&[srtm("N47E010")]))]);
     let site = load_site(p2.path(), "cross");
     let dem = ingest(&site, &DemParams::default(), &p2.path().join("dem.tif")).unwrap();
-    assert!(
-        dem.valid_cells > 1000 && dem.valid_cells < 100 * 100,
-        "{}",
-        dem.valid_cells
-    );
+    assert!(dem.valid_cells > 1000 && dem.valid_cells < 100 * 100, "{}", dem.valid_cells);
 }
 
 #[test]
@@ -83,10 +58,7 @@ fn esri_ascii_in_a_zip_without_crs_needs_the_configured_crs() {
     let dest = dir.path().join("none.tif");
     let err = ingest(&no_crs, &DemParams::default(), &dest).unwrap_err();
     let msg = err.to_string();
-    assert!(
-        msg.contains("avaWog.asc") && msg.contains("no coordinate reference system"),
-        "{msg}"
-    );
+    assert!(msg.contains("avaWog.asc") && msg.contains("no coordinate reference system"), "{msg}");
     assert!(!dest.exists());
 }
 
@@ -105,17 +77,7 @@ fn a_dem_that_misses_the_site_is_refused_and_nothing_is_written() {
 fn an_all_nodata_dem_is_refused_and_the_previous_output_survives() {
     let p = temp_project(&[]);
     let src = p.path().join("empty.tif");
-    write_tif(
-        &src,
-        Some(31287),
-        159000.0,
-        356000.0,
-        30.0,
-        400,
-        400,
-        vec![-32768.0; 400 * 400],
-        Some(-32768.0),
-    );
+    write_tif(&src, Some(31287), 159000.0, 356000.0, 30.0, 400, 400, vec![-32768.0; 400 * 400], Some(-32768.0));
     let toml = straddling_site(&[src.display().to_string()]);
     std::fs::create_dir_all(p.path().join("sites/cross")).unwrap();
     std::fs::write(p.path().join("sites/cross/site.toml"), toml).unwrap();
@@ -127,52 +89,22 @@ fn an_all_nodata_dem_is_refused_and_the_previous_output_survives() {
     assert!(matches!(err, DemError::AllNodata { .. }), "{err}");
     assert!(err.to_string().contains("empty.tif"), "{err}");
     assert_eq!(std::fs::read(&dest).unwrap(), b"previous output");
-    let leftovers: Vec<_> = std::fs::read_dir(dest.parent().unwrap())
-        .unwrap()
-        .map(|e| e.unwrap().file_name())
-        .collect();
-    assert_eq!(
-        leftovers.len(),
-        1,
-        "no temporary file is left: {leftovers:?}"
-    );
+    let leftovers: Vec<_> =
+        std::fs::read_dir(dest.parent().unwrap()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(leftovers.len(), 1, "no temporary file is left: {leftovers:?}");
 }
 
 #[test]
 fn a_geotiff_without_crs_is_named() {
     let p = temp_project(&[]);
     let src = p.path().join("nocrs.tif");
-    write_tif(
-        &src,
-        None,
-        159000.0,
-        356000.0,
-        30.0,
-        50,
-        50,
-        vec![1500.0; 2500],
-        None,
-    );
+    write_tif(&src, None, 159000.0, 356000.0, 30.0, 50, 50, vec![1500.0; 2500], None);
     std::fs::create_dir_all(p.path().join("sites/cross")).unwrap();
-    std::fs::write(
-        p.path().join("sites/cross/site.toml"),
-        straddling_site(&[src.display().to_string()]),
-    )
-    .unwrap();
+    std::fs::write(p.path().join("sites/cross/site.toml"), straddling_site(&[src.display().to_string()])).unwrap();
     let out = text(&avarisk(
         p.path(),
-        &[
-            "--root",
-            &p.path().join("out").display().to_string(),
-            "ingest",
-            "dem",
-            "--site",
-            "cross",
-        ],
+        &["--root", &p.path().join("out").display().to_string(), "ingest", "dem", "--site", "cross"],
     ));
-    assert!(
-        out.contains("nocrs.tif") && out.contains("no coordinate reference system"),
-        "{out}"
-    );
+    assert!(out.contains("nocrs.tif") && out.contains("no coordinate reference system"), "{out}");
     assert!(!p.path().join("out/sites/cross/terrain/dem.tif").exists());
 }

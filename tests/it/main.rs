@@ -18,10 +18,7 @@ pub fn repo() -> PathBuf {
 
 /// Absolute GDAL path of a bundled SRTM tile, e.g. `srtm("N47E010")`.
 pub fn srtm(tile: &str) -> String {
-    format!(
-        "/vsizip/{}/sites/_shared/srtm3/{tile}.SRTMGL3.hgt.zip/{tile}.hgt",
-        repo().display()
-    )
+    format!("/vsizip/{}/sites/_shared/srtm3/{tile}.SRTMGL3.hgt.zip/{tile}.hgt", repo().display())
 }
 
 /// A scratch project with the repository's pipelines and the given `(id, site.toml)` sites.
@@ -30,11 +27,7 @@ pub fn temp_project(sites: &[(&str, &str)]) -> tempfile::TempDir {
     std::fs::create_dir_all(dir.path().join("pipelines")).unwrap();
     for entry in std::fs::read_dir(repo().join("pipelines")).unwrap() {
         let p = entry.unwrap().path();
-        std::fs::copy(
-            &p,
-            dir.path().join("pipelines").join(p.file_name().unwrap()),
-        )
-        .unwrap();
+        std::fs::copy(&p, dir.path().join("pipelines").join(p.file_name().unwrap())).unwrap();
     }
     for (id, toml) in sites {
         let d = dir.path().join("sites").join(id);
@@ -55,11 +48,7 @@ pub fn avarisk(project: &Path, args: &[&str]) -> Output {
 }
 
 pub fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
 }
 
 /// Writes a single-band Float32 GeoTIFF with `data` (row-major, `w` x `h`) at `path`, origin (x0, y0), cell `res`.
@@ -75,20 +64,11 @@ pub fn write_tif(
     nodata: Option<f64>,
 ) {
     let driver = DriverManager::get_driver_by_name("GTiff").unwrap();
-    let mut ds = driver
-        .create_with_band_type_with_options::<f32, _>(
-            path,
-            w,
-            h,
-            1,
-            &RasterCreationOptions::default(),
-        )
-        .unwrap();
-    ds.set_geo_transform(&[x0, res, 0.0, y0, 0.0, -res])
-        .unwrap();
+    let mut ds =
+        driver.create_with_band_type_with_options::<f32, _>(path, w, h, 1, &RasterCreationOptions::default()).unwrap();
+    ds.set_geo_transform(&[x0, res, 0.0, y0, 0.0, -res]).unwrap();
     if let Some(code) = epsg {
-        ds.set_spatial_ref(&gdal::spatial_ref::SpatialRef::from_epsg(code).unwrap())
-            .unwrap();
+        ds.set_spatial_ref(&gdal::spatial_ref::SpatialRef::from_epsg(code).unwrap()).unwrap();
     }
     let mut band = ds.rasterband(1).unwrap();
     band.set_no_data_value(nodata).unwrap();

@@ -2,8 +2,10 @@
 //! avaWog 5 m DEM and an SRTM 90 m crop. Compared on every cell where gdaldem gives a value (gdaldem leaves the
 //! outer ring and cells next to nodata empty; avarisk computes them one-sidedly, see features::terrain::window).
 //!
-//! Tolerances (Float32 outputs, f64 arithmetic on both sides): slope 1e-3 deg, aspect 1e-2 deg on cells steeper than
-//! 1 deg (aspect is ill-conditioned on flat ground), TRI and roughness 1e-3 m.
+//! Tolerances: slope 5e-3 deg, aspect 0.1 deg on cells steeper than 1 deg (aspect is ill-conditioned on near-flat
+//! ground), TRI and roughness 1e-4 m. gdaldem 3.6 adds the window's elevations in float32 before scaling, avarisk in
+//! f64; the differences are gdaldem's rounding (largest on the 5 m DEM: slope 0.0023 deg, aspect 0.071 deg; on SRTM:
+//! 0.0002 and 0.005 deg; TRI and roughness identical).
 use std::process::Command;
 
 use super::*;
@@ -25,14 +27,7 @@ struct Agreement {
 }
 
 /// Compares band `band` of our stack with a gdaldem output; `circular` compares angles modulo 360.
-fn agree(
-    ours: &Path,
-    band: usize,
-    reference: &Path,
-    tol: f64,
-    circular: bool,
-    mask: Option<&[f32]>,
-) -> Agreement {
+fn agree(ours: &Path, band: usize, reference: &Path, tol: f64, circular: bool, mask: Option<&[f32]>) -> Agreement {
     let (a, w, h, nd_a) = read_band(ours, band);
     let (b, w2, h2, nd_b) = read_band(reference, 1);
     assert_eq!((w, h), (w2, h2));
@@ -48,11 +43,7 @@ fn agree(
                 continue;
             }
         }
-        assert_ne!(
-            a[i], nd_a,
-            "cell {i}: gdaldem has {} but avarisk has nodata",
-            b[i]
-        );
+        assert_ne!(a[i], nd_a, "cell {i}: gdaldem has {} but avarisk has nodata", b[i]);
         let mut d = (a[i] as f64 - b[i] as f64).abs();
         if circular {
             d = d.min(360.0 - d);
@@ -60,25 +51,14 @@ fn agree(
         worst = worst.max(d);
         compared += 1;
     }
-    assert!(
-        worst <= tol,
-        "{}: max |avarisk - gdaldem| = {worst} > {tol}",
-        reference.display()
-    );
-    Agreement {
-        compared,
-        gdal_valid,
-    }
+    eprintln!("{}: max |avarisk - gdaldem| = {worst} over {compared} cells", reference.display());
+    assert!(worst <= tol, "{}: max |avarisk - gdaldem| = {worst} > {tol}", reference.display());
+    Agreement { compared, gdal_valid }
 }
 
 fn check_against_gdaldem(dem: &Path, dir: &Path) {
     let params = TerrainParams {
-        features: vec![
-            Feature::Slope,
-            Feature::Aspect,
-            Feature::Tri,
-            Feature::Roughness,
-        ],
+        features: vec![Feature::Slope, Feature::Aspect, Feature::Tri, Feature::Roughness],
         ..Default::default()
     };
     let stack = dir.join("features.tif");
@@ -90,38 +70,24 @@ fn check_against_gdaldem(dem: &Path, dir: &Path) {
     gdaldem(&["TRI", d, &out("tri.tif"), "-alg", "Riley"]);
     gdaldem(&["roughness", d, &out("roughness.tif")]);
 
-    let s = agree(&stack, 1, &dir.join("slope.tif"), 1e-3, false, None);
+    let s = agree(&stack, 1, &dir.join("slope.tif"), 5e-3, false, None);
     let (slope, ..) = read_band(&stack, 1);
-    let steep: Vec<f32> = slope
-        .iter()
-        .map(|v| if *v > 1.0 { 1.0 } else { 0.0 })
-        .collect();
-    let a = agree(&stack, 2, &dir.join("aspect.tif"), 1e-2, true, Some(&steep));
-    let t = agree(&stack, 3, &dir.join("tri.tif"), 1e-3, false, None);
-    let r = agree(&stack, 4, &dir.join("roughness.tif"), 1e-3, false, None);
+    let steep: Vec<f32> = slope.iter().map(|v| if *v > 1.0 { 1.0 } else { 0.0 }).collect();
+    let a = agree(&stack, 2, &dir.join("aspect.tif"), 0.1, true, Some(&steep));
+    let t = agree(&stack, 3, &dir.join("tri.tif"), 1e-4, false, None);
+    let r = agree(&stack, 4, &dir.join("roughness.tif"), 1e-4, false, None);
     for (name, ag) in [("slope", &s), ("tri", &t), ("roughness", &r)] {
-        assert_eq!(
-            ag.compared, ag.gdal_valid,
-            "{name}: every gdaldem cell compared"
-        );
+        assert_eq!(ag.compared, ag.gdal_valid, "{name}: every gdaldem cell compared");
         assert!(ag.compared > 1000, "{name}: only {} cells", ag.compared);
     }
-    assert!(
-        a.compared as f64 > 0.5 * a.gdal_valid as f64,
-        "aspect compared on {} of {}",
-        a.compared,
-        a.gdal_valid
-    );
+    assert!(a.compared as f64 > 0.5 * a.gdal_valid as f64, "aspect compared on {} of {}", a.compared, a.gdal_valid);
 
     // Edges: avarisk gives a value on the outer ring where gdaldem gives none (documented one-sided policy).
     let (ours, w, _, nd) = read_band(&stack, 1);
     let (dem_v, ..) = read_band(dem, 1);
     let edge_valid_dem = (0..w).filter(|&c| dem_v[c] != -9999.0).count();
     let edge_valid_ours = (0..w).filter(|&c| ours[c] != nd.unwrap() as f32).count();
-    assert_eq!(
-        edge_valid_ours, edge_valid_dem,
-        "first row: a slope wherever the DEM is valid"
-    );
+    assert_eq!(edge_valid_ours, edge_valid_dem, "first row: a slope wherever the DEM is valid");
 }
 
 #[test]
@@ -169,21 +135,11 @@ fn the_full_stack_has_named_bands_with_units_and_plausible_values() {
     }
     let stat = |f: Feature| stack.bands.iter().find(|b| b.feature == f).unwrap().clone();
     // avaWog is a steep avalanche path: mean slope well above 20 degrees, PRA present but not everywhere.
-    assert!(
-        stat(Feature::Slope).mean > 20.0,
-        "{:?}",
-        stat(Feature::Slope)
-    );
+    assert!(stat(Feature::Slope).mean > 20.0, "{:?}", stat(Feature::Slope));
     assert!(stat(Feature::Vrm).min >= 0.0 && stat(Feature::Vrm).max <= 1.0);
     let pra = stat(Feature::Pra);
-    assert!(
-        pra.min >= 0.0 && pra.max <= 1.0 && pra.mean > 0.05 && pra.mean < 0.9,
-        "{pra:?}"
-    );
+    assert!(pra.min >= 0.0 && pra.max <= 1.0 && pra.mean > 0.05 && pra.mean < 0.9, "{pra:?}");
     let ws = stat(Feature::WindShelter);
-    assert!(
-        ws.min < 0.0 && ws.max > 0.0,
-        "ridges exposed and hollows sheltered: {ws:?}"
-    );
+    assert!(ws.min < 0.0 && ws.max > 0.0, "ridges exposed and hollows sheltered: {ws:?}");
     assert!(stat(Feature::AspectSin).min >= -1.0 && stat(Feature::AspectCos).max <= 1.0);
 }

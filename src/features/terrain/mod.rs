@@ -89,32 +89,18 @@ impl Feature {
     pub fn description(self) -> &'static str {
         match self {
             Feature::Slope => "slope angle from horizontal, Horn (1981)",
-            Feature::Aspect => {
-                "direction the slope faces, degrees clockwise from north; nodata on flat cells"
-            }
-            Feature::AspectSin => {
-                "sin(aspect): east component of the downslope direction; 0 on flat cells"
-            }
-            Feature::AspectCos => {
-                "cos(aspect): north component of the downslope direction; 0 on flat cells"
-            }
+            Feature::Aspect => "direction the slope faces, degrees clockwise from north; nodata on flat cells",
+            Feature::AspectSin => "sin(aspect): east component of the downslope direction; 0 on flat cells",
+            Feature::AspectCos => "cos(aspect): north component of the downslope direction; 0 on flat cells",
             Feature::PlanCurvature => {
                 "contour curvature (Evans 1979); > 0 divergent (ridges), < 0 convergent (gullies)"
             }
-            Feature::ProfileCurvature => {
-                "curvature along the fall line (Evans 1979); > 0 convex, < 0 concave"
-            }
+            Feature::ProfileCurvature => "curvature along the fall line (Evans 1979); > 0 convex, < 0 concave",
             Feature::Tri => "terrain ruggedness index, Riley et al. (1999), as gdaldem TRI",
             Feature::Roughness => "max - min elevation in the 3x3 window, as gdaldem roughness",
-            Feature::Vrm => {
-                "vector ruggedness measure, Sappington et al. (2007); 0 smooth .. 1 rugged"
-            }
-            Feature::WindShelter => {
-                "wind-shelter index, Plattner et al. (2004); > 0 sheltered, < 0 exposed"
-            }
-            Feature::Pra => {
-                "fuzzy potential-release-area membership, Veitinger et al. (2016); 0..1"
-            }
+            Feature::Vrm => "vector ruggedness measure, Sappington et al. (2007); 0 smooth .. 1 rugged",
+            Feature::WindShelter => "wind-shelter index, Plattner et al. (2004); > 0 sheltered, < 0 exposed",
+            Feature::Pra => "fuzzy potential-release-area membership, Veitinger et al. (2016); 0..1",
         }
     }
 
@@ -135,17 +121,10 @@ impl fmt::Display for Feature {
 impl FromStr for Feature {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        Feature::ALL
-            .iter()
-            .copied()
-            .find(|f| f.name() == s)
-            .ok_or_else(|| {
-                let names: Vec<_> = Feature::ALL.iter().map(|f| f.name()).collect();
-                format!(
-                    "unknown terrain feature `{s}`: use one of {}",
-                    names.join(", ")
-                )
-            })
+        Feature::ALL.iter().copied().find(|f| f.name() == s).ok_or_else(|| {
+            let names: Vec<_> = Feature::ALL.iter().map(|f| f.name()).collect();
+            format!("unknown terrain feature `{s}`: use one of {}", names.join(", "))
+        })
     }
 }
 
@@ -161,11 +140,7 @@ pub struct TerrainParams {
 
 impl Default for TerrainParams {
     fn default() -> Self {
-        TerrainParams {
-            features: Feature::ALL.to_vec(),
-            vrm_window: 3,
-            wind_shelter: WindShelterParams::default(),
-        }
+        TerrainParams { features: Feature::ALL.to_vec(), vrm_window: 3, wind_shelter: WindShelterParams::default() }
     }
 }
 
@@ -181,11 +156,8 @@ impl TerrainParams {
 
     /// Requested features plus what they depend on, in [`Feature::ALL`] order.
     fn needed(&self) -> Vec<Feature> {
-        let mut v: Vec<Feature> = self
-            .features
-            .iter()
-            .flat_map(|f| std::iter::once(*f).chain(f.deps().iter().copied()))
-            .collect();
+        let mut v: Vec<Feature> =
+            self.features.iter().flat_map(|f| std::iter::once(*f).chain(f.deps().iter().copied())).collect();
         v.sort();
         v.dedup();
         v
@@ -196,12 +168,7 @@ impl TerrainParams {
         match f {
             Feature::Vrm => self.vrm_window / 2 + 1,
             Feature::WindShelter => self.wind_shelter.halo(res),
-            Feature::Pra => f
-                .deps()
-                .iter()
-                .map(|d| self.halo(*d, res))
-                .max()
-                .unwrap_or(1),
+            Feature::Pra => f.deps().iter().map(|d| self.halo(*d, res)).max().unwrap_or(1),
             _ => 1,
         }
     }
@@ -212,12 +179,7 @@ pub enum TerrainError {
     #[error(transparent)]
     Geo(#[from] GeoError),
     #[error("{path}: terrain features need square cells in metres in a projected CRS (found {res_x} x {res_y} in {crs}); put the DEM on a site grid first (`avarisk ingest dem`)")]
-    NotMetric {
-        path: String,
-        res_x: f64,
-        res_y: f64,
-        crs: String,
-    },
+    NotMetric { path: String, res_x: f64, res_y: f64, crs: String },
     #[error("terrain worker thread failed: {0}")]
     Worker(String),
 }
@@ -234,13 +196,7 @@ pub struct BandStats {
 
 impl BandStats {
     fn new(feature: Feature) -> Self {
-        BandStats {
-            feature,
-            valid: 0,
-            min: f64::INFINITY,
-            max: f64::NEG_INFINITY,
-            mean: 0.0,
-        }
+        BandStats { feature, valid: 0, min: f64::INFINITY, max: f64::NEG_INFINITY, mean: 0.0 }
     }
     fn add(&mut self, data: &[f32]) {
         let (mut n, mut sum) = (0usize, 0f64);
@@ -268,37 +224,20 @@ pub struct TerrainStack {
 }
 
 /// Derives `params.features` from the DEM at `dem` (on a metric grid) into a GeoTIFF stack at `dest`, atomically.
-pub fn derive(
-    dem: &Path,
-    dest: &Path,
-    params: &TerrainParams,
-) -> Result<TerrainStack, TerrainError> {
+pub fn derive(dem: &Path, dest: &Path, params: &TerrainParams) -> Result<TerrainStack, TerrainError> {
     let dem_str = dem.display().to_string();
     let grid = Grid::of_dataset(&raster::open(&dem_str)?, &dem_str)?;
     let (rx, ry) = (grid.res_x(), grid.res_y());
     if !grid.crs.is_projected_metres() || (rx - ry).abs() > 1e-6 * rx {
-        return Err(TerrainError::NotMetric {
-            path: dem_str,
-            res_x: rx,
-            res_y: ry,
-            crs: grid.crs.to_string(),
-        });
+        return Err(TerrainError::NotMetric { path: dem_str, res_x: rx, res_y: ry, crs: grid.crs.to_string() });
     }
     let needed = params.needed();
-    let halo = needed
-        .iter()
-        .map(|f| params.halo(*f, rx))
-        .max()
-        .unwrap_or(1);
+    let halo = needed.iter().map(|f| params.halo(*f, rx)).max().unwrap_or(1);
     let offsets = params.wind_shelter.offsets(rx);
     let specs: Vec<BandSpec> = params
         .features
         .iter()
-        .map(|f| BandSpec {
-            name: f.name().into(),
-            unit: f.unit().into(),
-            description: f.description().into(),
-        })
+        .map(|f| BandSpec { name: f.name().into(), unit: f.unit().into(), description: f.description().into() })
         .collect();
     let staged = Staged::new(dest)?;
     let (w, h) = (grid.width, grid.height);
@@ -350,13 +289,7 @@ pub fn derive(
         let mut computed = Ok(());
         for (row0, pad) in rx_in {
             let rows = pad.len() / stride - 2 * halo;
-            let strip = Strip {
-                z: &pad,
-                width: w,
-                rows,
-                halo,
-                res: rx,
-            };
+            let strip = Strip { z: &pad, width: w, rows, halo, res: rx };
             let bands = compute(&strip, &needed, params, &offsets);
             if tx_out.send((row0, bands)).is_err() {
                 computed = Err(TerrainError::Worker("the writer stopped early".into()));
@@ -364,10 +297,8 @@ pub fn derive(
             }
         }
         drop(tx_out);
-        let panicked = || GeoError::Invalid {
-            path: dem_str.clone(),
-            message: "a terrain worker thread panicked".into(),
-        };
+        let panicked =
+            || GeoError::Invalid { path: dem_str.clone(), message: "a terrain worker thread panicked".into() };
         let read = reader.join().unwrap_or_else(|_| Err(panicked()));
         let written = writer.join().unwrap_or_else(|_| Err(panicked()));
         (read, computed, written)
@@ -381,12 +312,7 @@ pub fn derive(
 }
 
 /// Computes the requested bands (in `params.features` order) for one strip.
-fn compute(
-    s: &Strip,
-    needed: &[Feature],
-    params: &TerrainParams,
-    offsets: &[(isize, isize, f64)],
-) -> Vec<Vec<f32>> {
+fn compute(s: &Strip, needed: &[Feature], params: &TerrainParams, offsets: &[(isize, isize, f64)]) -> Vec<Vec<f32>> {
     let (w, res) = (s.width, s.res);
     let mut bufs: Vec<Option<Vec<f32>>> = vec![None; Feature::ALL.len()];
     for f in needed {
@@ -403,46 +329,28 @@ fn compute(
             Feature::WindShelter => {
                 let mut out = vec![0f32; w * s.rows];
                 let q = params.wind_shelter.quantile;
-                out.par_chunks_mut(w)
-                    .enumerate()
-                    .for_each_init(Vec::new, |scratch, (r, row)| {
-                        wind_shelter::shelter_row(s, r as isize, offsets, q, scratch, row)
-                    });
+                out.par_chunks_mut(w).enumerate().for_each_init(Vec::new, |scratch, (r, row)| {
+                    wind_shelter::shelter_row(s, r as isize, offsets, q, scratch, row)
+                });
                 out
             }
             Feature::Pra => {
-                let get = |f: Feature| {
-                    bufs[f as usize]
-                        .as_deref()
-                        .expect("dependencies are computed first")
-                };
-                let (sl, vr, ws) = (
-                    get(Feature::Slope),
-                    get(Feature::Vrm),
-                    get(Feature::WindShelter),
-                );
+                let get = |f: Feature| bufs[f as usize].as_deref().expect("dependencies are computed first");
+                let (sl, vr, ws) = (get(Feature::Slope), get(Feature::Vrm), get(Feature::WindShelter));
                 let mut out = vec![0f32; w * s.rows];
-                out.par_iter_mut()
-                    .enumerate()
-                    .for_each(|(i, o)| *o = pra::pra(sl[i], vr[i], ws[i]));
+                out.par_iter_mut().enumerate().for_each(|(i, o)| *o = pra::pra(sl[i], vr[i], ws[i]));
                 out
             }
         };
         bufs[*f as usize] = Some(out);
     }
-    params
-        .features
-        .iter()
-        .map(|f| bufs[*f as usize].take().unwrap_or_default())
-        .collect()
+    params.features.iter().map(|f| bufs[*f as usize].take().unwrap_or_default()).collect()
 }
 
 /// Applies a 3x3 operator to every cell of the strip, rows spread over all cores.
 fn map_windows(s: &Strip, f: impl Fn(&[f64; 9]) -> f32 + Sync) -> Vec<f32> {
     let mut out = vec![0f32; s.width * s.rows];
-    out.par_chunks_mut(s.width)
-        .enumerate()
-        .for_each(|(r, row)| s.windows(r as isize, 0, row, &f));
+    out.par_chunks_mut(s.width).enumerate().for_each(|(r, row)| s.windows(r as isize, 0, row, &f));
     out
 }
 
@@ -463,9 +371,7 @@ fn vrm_strip(s: &Strip, k: usize) -> Vec<f32> {
         .enumerate()
         .for_each(|(rr, ((x, y), z))| vrm::normals_row(s, rr as isize - m as isize, m, x, y, z));
     let mut out = vec![0f32; s.width * s.rows];
-    out.par_chunks_mut(s.width)
-        .enumerate()
-        .for_each(|(r, row)| vrm::vrm_row(&n, r, k, row));
+    out.par_chunks_mut(s.width).enumerate().for_each(|(r, row)| vrm::vrm_row(&n, r, k, row));
     out
 }
 
@@ -475,13 +381,8 @@ fn write_metadata(
     params: &TerrainParams,
     path: &Path,
 ) -> Result<(), GeoError> {
-    let err = |e| GeoError::Gdal {
-        action: "write metadata to",
-        path: path.display().to_string(),
-        source: e,
-    };
-    ds.set_metadata_item("AVARISK_TERRAIN_PARAMS", &params.describe(), "")
-        .map_err(err)?;
+    let err = |e| GeoError::Gdal { action: "write metadata to", path: path.display().to_string(), source: e };
+    ds.set_metadata_item("AVARISK_TERRAIN_PARAMS", &params.describe(), "").map_err(err)?;
     ds.set_metadata_item(
         "AVARISK_EDGE_POLICY",
         "3x3 operators: missing neighbours (outside the raster or nodata) take the centre value, as gdaldem -compute_edges",
@@ -500,8 +401,7 @@ fn write_metadata(
             ("STATISTICS_MEAN", s.mean),
             ("STATISTICS_VALID_PERCENT", 100.0 * s.valid as f64 / cells),
         ] {
-            band.set_metadata_item(k, &format!("{v}"), "")
-                .map_err(err)?;
+            band.set_metadata_item(k, &format!("{v}"), "").map_err(err)?;
         }
     }
     Ok(())
@@ -517,16 +417,13 @@ mod tests {
         let mut seed = 12345u64;
         (0..w * h)
             .map(|i| {
-                seed = seed
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
+                seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
                 let (x, y) = ((i % w) as f64, (i / w) as f64);
                 if (x - 150.0).hypot(y - 300.0) < 6.0 || (i / w == 256 && i % w < 20) {
                     return NODATA;
                 }
                 let noise = (seed >> 40) as f64 / (1u64 << 24) as f64;
-                (2000.0 + 300.0 * (x / 40.0).sin() * (y / 55.0).cos() + 4.0 * y + 3.0 * noise)
-                    as f32
+                (2000.0 + 300.0 * (x / 40.0).sin() * (y / 55.0).cos() + 4.0 * y + 3.0 * noise) as f32
             })
             .collect()
     }
@@ -538,19 +435,10 @@ mod tests {
         let dem = dir.path().join("dem.tif");
         let grid = Grid::from_bounds(
             Crs::from_epsg(2056).unwrap(),
-            Bounds {
-                xmin: 2.6e6,
-                ymin: 1.2e6,
-                xmax: 2.6e6 + 3000.0,
-                ymax: 1.2e6 + 6000.0,
-            },
+            Bounds { xmin: 2.6e6, ymin: 1.2e6, xmax: 2.6e6 + 3000.0, ymax: 1.2e6 + 6000.0 },
             res,
         );
-        let spec = BandSpec {
-            name: "elevation".into(),
-            unit: "m".into(),
-            description: "test".into(),
-        };
+        let spec = BandSpec { name: "elevation".into(), unit: "m".into(), description: "test".into() };
         let ds = raster::create_f32(&dem, &grid, &[spec]).unwrap();
         let z = synthetic(w, h);
         raster::write_rows(&ds, 1, 0, w, z.clone()).unwrap();
@@ -579,27 +467,15 @@ mod tests {
                 pad[(r + halo) * stride + c + halo] = if v == NODATA { f32::NAN } else { v };
             }
         }
-        let strip = Strip {
-            z: &pad,
-            width: w,
-            rows: h,
-            halo,
-            res,
-        };
+        let strip = Strip { z: &pad, width: w, rows: h, halo, res };
         let reference = compute(&strip, &needed, &params, &params.wind_shelter.offsets(res));
 
         let ds = raster::open(&out.path.display().to_string()).unwrap();
         for (i, f) in params.features.iter().enumerate() {
             let mut got = vec![0f32; w * h];
             raster::read_rows(&ds, i + 1, 0, h, &mut got).unwrap();
-            let same = got
-                .iter()
-                .zip(&reference[i])
-                .all(|(a, b)| (a.is_nan() && b.is_nan()) || a == b);
-            assert!(
-                same,
-                "{f} differs between block-streamed and one-pass computation"
-            );
+            let same = got.iter().zip(&reference[i]).all(|(a, b)| (a.is_nan() && b.is_nan()) || a == b);
+            assert!(same, "{f} differs between block-streamed and one-pass computation");
             assert!(got.iter().any(|v| !v.is_nan()), "{f} is empty");
         }
     }

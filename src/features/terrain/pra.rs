@@ -23,21 +23,9 @@ impl Bell {
     }
 }
 
-pub const SLOPE: Bell = Bell {
-    a: 11.0,
-    b: 4.0,
-    c: 43.0,
-};
-pub const ROUGHNESS: Bell = Bell {
-    a: 0.01,
-    b: 5.0,
-    c: -0.007,
-};
-pub const WIND_SHELTER: Bell = Bell {
-    a: 3.0,
-    b: 10.0,
-    c: 3.0,
-};
+pub const SLOPE: Bell = Bell { a: 11.0, b: 4.0, c: 43.0 };
+pub const ROUGHNESS: Bell = Bell { a: 0.01, b: 5.0, c: -0.007 };
+pub const WIND_SHELTER: Bell = Bell { a: 3.0, b: 10.0, c: 3.0 };
 
 /// PRA membership from slope (degrees), VRM and wind shelter (radians); NaN if any input is missing.
 #[inline]
@@ -45,11 +33,7 @@ pub fn pra(slope_deg: f32, vrm: f32, shelter_rad: f32) -> f32 {
     if slope_deg.is_nan() || vrm.is_nan() || shelter_rad.is_nan() {
         return f32::NAN;
     }
-    let (s, r, w) = (
-        SLOPE.at(slope_deg as f64),
-        ROUGHNESS.at(vrm as f64),
-        WIND_SHELTER.at(shelter_rad as f64),
-    );
+    let (s, r, w) = (SLOPE.at(slope_deg as f64), ROUGHNESS.at(vrm as f64), WIND_SHELTER.at(shelter_rad as f64));
     let m = s.min(r).min(w);
     ((1.0 - m) * m + m * (s + r + w) / 3.0) as f32
 }
@@ -65,10 +49,7 @@ mod tests {
         let cliff = pra(75.0, 0.001, 0.2);
         let rugged = pra(40.0, 0.05, 0.2);
         assert!(steep > 0.8, "{steep}");
-        assert!(
-            flat < 0.01 && cliff < 0.05 && rugged < 0.05,
-            "{flat} {cliff} {rugged}"
-        );
+        assert!(flat < 0.01 && cliff < 0.05 && rugged < 0.05, "{flat} {cliff} {rugged}");
         assert!(pra(f32::NAN, 0.0, 0.0).is_nan());
     }
 }

@@ -13,11 +13,7 @@ pub fn tri_riley(w: &[f64; 9]) -> f32 {
 
 #[inline]
 pub fn range(w: &[f64; 9]) -> f32 {
-    let (lo, hi) = w
-        .iter()
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
-            (lo.min(*v), hi.max(*v))
-        });
+    let (lo, hi) = w.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| (lo.min(*v), hi.max(*v)));
     (hi - lo) as f32
 }
 

@@ -70,13 +70,7 @@ mod tests {
     use super::*;
 
     fn vrm_of(z: &[f32], w: usize, rows: usize, halo: usize, k: usize) -> Vec<f32> {
-        let s = Strip {
-            z,
-            width: w,
-            rows,
-            halo,
-            res: 10.0,
-        };
+        let s = Strip { z, width: w, rows, halo, res: 10.0 };
         let m = k / 2;
         let stride = w + 2 * m;
         let n_rows = rows + 2 * m;

@@ -98,20 +98,11 @@ pub(crate) mod tests {
     #[test]
     fn horn_recovers_plane_gradient() {
         let z = plane(5, 5, 1, 10.0, 0.3, -0.2);
-        let s = Strip {
-            z: &z,
-            width: 5,
-            rows: 5,
-            halo: 1,
-            res: 10.0,
-        };
+        let s = Strip { z: &z, width: 5, rows: 5, halo: 1, res: 10.0 };
         let mut out = [0f32; 5];
         s.windows(2, 0, &mut out, |w| {
             let (gx, gy) = horn(w, 10.0);
-            assert!(
-                (gx - 0.3).abs() < 1e-4 && (gy + 0.2).abs() < 1e-4,
-                "{gx} {gy}"
-            );
+            assert!((gx - 0.3).abs() < 1e-4 && (gy + 0.2).abs() < 1e-4, "{gx} {gy}");
             1.0
         });
         assert_eq!(out, [1.0; 5]);
@@ -121,26 +112,14 @@ pub(crate) mod tests {
     fn missing_centre_gives_nan_and_missing_neighbour_takes_centre() {
         let mut z = vec![1f32; 9];
         z[4] = f32::NAN;
-        let s = Strip {
-            z: &z,
-            width: 1,
-            rows: 1,
-            halo: 1,
-            res: 1.0,
-        };
+        let s = Strip { z: &z, width: 1, rows: 1, halo: 1, res: 1.0 };
         let mut out = [0f32; 1];
         s.windows(0, 0, &mut out, |_| 5.0);
         assert!(out[0].is_nan());
         let mut z = vec![1f32; 9];
         z[0] = f32::NAN;
         z[4] = 7.0;
-        let s = Strip {
-            z: &z,
-            width: 1,
-            rows: 1,
-            halo: 1,
-            res: 1.0,
-        };
+        let s = Strip { z: &z, width: 1, rows: 1, halo: 1, res: 1.0 };
         s.windows(0, 0, &mut out, |w| w[0] as f32);
         assert_eq!(out[0], 7.0);
     }

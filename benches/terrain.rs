@@ -4,6 +4,7 @@
 //! (about 10,700 x 7,700 px), then times
 //!   - avarisk: slope + aspect + TRI + roughness in one streamed pass (one multi-band tiled ZSTD GeoTIFF), and
 //!   - gdaldem slope, aspect, TRI and roughness (four runs, default GeoTIFF output),
+//!
 //! each as a separate process so peak RSS (from wait4's rusage) belongs to one side only. Prints wall times, the
 //! ratio (target <= 0.5) and peak RSS (target < 1 GiB). Run with `make bench-terrain`.
 use std::path::{Path, PathBuf};
@@ -69,6 +70,7 @@ fn main() {
 }
 
 /// Runs `cmd`, returning wall seconds and the child's peak RSS in KiB.
+#[allow(clippy::zombie_processes)] // the child is reaped by wait4 in wait_rusage
 fn timed(cmd: &mut Command) -> (f64, u64) {
     let t = Instant::now();
     let child = cmd.spawn().expect("spawn");

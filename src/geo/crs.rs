@@ -68,20 +68,24 @@ impl Crs {
             what: "bounds".into(),
             from: self.to_string(),
             to: to.to_string(),
-            source: e,
+            source: Box::new(e),
         })?;
         t.transform_bounds(&bounds, 21).map_err(|e| GeoError::Transform {
             what: format!("bounds {bounds:?}"),
             from: self.to_string(),
             to: to.to_string(),
-            source: e,
+            source: Box::new(e),
         })
     }
 
     /// Transforms points in place from this CRS to `to`.
     pub fn transform_points(&self, to: &Crs, x: &mut [f64], y: &mut [f64]) -> Result<(), GeoError> {
-        let err =
-            |e| GeoError::Transform { what: "points".into(), from: self.to_string(), to: to.to_string(), source: e };
+        let err = |e| GeoError::Transform {
+            what: "points".into(),
+            from: self.to_string(),
+            to: to.to_string(),
+            source: Box::new(e),
+        };
         let t = CoordTransform::new(&self.spatial_ref()?, &to.spatial_ref()?).map_err(err)?;
         t.transform_coords(x, y, &mut []).map_err(err)
     }

@@ -55,7 +55,7 @@ impl Grid {
         let transform = ds.geo_transform().map_err(|e| GeoError::Gdal {
             action: "read the geotransform of",
             path: path.into(),
-            source: e,
+            source: Box::new(e),
         })?;
         if transform[2] != 0.0 || transform[4] != 0.0 {
             return Err(GeoError::Invalid { path: path.into(), message: "rotated rasters are not supported".into() });

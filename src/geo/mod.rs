@@ -20,15 +20,15 @@ pub const NODATA: f32 = -9999.0;
 #[derive(Debug, thiserror::Error)]
 pub enum GeoError {
     #[error("cannot open raster {path}: {source}")]
-    Open { path: String, source: gdal::errors::GdalError },
+    Open { path: String, source: Box<gdal::errors::GdalError> },
     #[error("{path} has no coordinate reference system: add a .prj/.aux.xml next to it or set `crs = \"EPSG:<code>\"` for it in site.toml")]
     NoCrs { path: String },
     #[error("unknown CRS `{crs}`: {message}")]
     Crs { crs: String, message: String },
     #[error("cannot {action} {path}: {source}")]
-    Gdal { action: &'static str, path: String, source: gdal::errors::GdalError },
+    Gdal { action: &'static str, path: String, source: Box<gdal::errors::GdalError> },
     #[error("cannot transform {what} from {from} to {to}: {source}")]
-    Transform { what: String, from: String, to: String, source: gdal::errors::GdalError },
+    Transform { what: String, from: String, to: String, source: Box<gdal::errors::GdalError> },
     #[error("{path}: {message}")]
     Invalid { path: String, message: String },
     #[error("{path}: {source}")]

@@ -40,7 +40,7 @@ pub fn create_f32(path: &Path, grid: &Grid, bands: &[BandSpec]) -> Result<Datase
     let p = path.display().to_string();
     let gdal_err = |action: &'static str| {
         let p = p.clone();
-        move |e| GeoError::Gdal { action, path: p, source: e }
+        move |e| GeoError::Gdal { action, path: p, source: Box::new(e) }
     };
     let driver = DriverManager::get_driver_by_name("GTiff").map_err(gdal_err("load the GTiff driver for"))?;
     let mut ds = driver
@@ -67,13 +67,13 @@ fn set_unit(band: &gdal::raster::RasterBand, unit: &str) {
 
 /// Opens a raster for reading, naming the file on failure.
 pub fn open(path: &str) -> Result<Dataset, GeoError> {
-    Dataset::open(path).map_err(|e| GeoError::Open { path: path.to_owned(), source: e })
+    Dataset::open(path).map_err(|e| GeoError::Open { path: path.to_owned(), source: Box::new(e) })
 }
 
 /// Reads rows `row0..row0 + rows` of band `band` (1-based) into `out` as f32, nodata replaced by NaN.
 pub fn read_rows(ds: &Dataset, band: usize, row0: usize, rows: usize, out: &mut [f32]) -> Result<(), GeoError> {
     let path = ds.description().unwrap_or_default();
-    let err = |e| GeoError::Gdal { action: "read", path: path.clone(), source: e };
+    let err = |e| GeoError::Gdal { action: "read", path: path.clone(), source: Box::new(e) };
     let b = ds.rasterband(band).map_err(err)?;
     let width = b.x_size();
     b.read_into_slice::<f32>((0, row0 as isize), (width, rows), (width, rows), out, None).map_err(err)?;
@@ -87,7 +87,7 @@ pub fn read_rows(ds: &Dataset, band: usize, row0: usize, rows: usize, out: &mut 
 /// Writes `data` (rows x width, NaN for no value) to rows starting at `row0` of band `band` (1-based).
 pub fn write_rows(ds: &Dataset, band: usize, row0: usize, width: usize, mut data: Vec<f32>) -> Result<(), GeoError> {
     let path = ds.description().unwrap_or_default();
-    let err = |e| GeoError::Gdal { action: "write", path: path.clone(), source: e };
+    let err = |e| GeoError::Gdal { action: "write", path: path.clone(), source: Box::new(e) };
     data.iter_mut().filter(|v| v.is_nan()).for_each(|v| *v = NODATA);
     let rows = data.len() / width;
     let mut buf = gdal::raster::Buffer::new((width, rows), data);

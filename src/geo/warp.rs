@@ -58,7 +58,7 @@ impl FromStr for Resampling {
 /// Float32 GeoTIFF at `dest`, with nodata [`NODATA`] wherever no source has a valid value.
 pub fn warp_to_grid(sources: &[&Dataset], grid: &Grid, resampling: Resampling, dest: &Path) -> Result<(), GeoError> {
     let dest_str = dest.display().to_string();
-    let err = |e| GeoError::Gdal { action: "warp onto the site grid", path: dest_str.clone(), source: e };
+    let err = |e| GeoError::Gdal { action: "warp onto the site grid", path: dest_str.clone(), source: Box::new(e) };
     let b = grid.bounds();
     let mut args = CslStringList::new();
     let list: Vec<String> = [
@@ -111,7 +111,7 @@ pub fn warp_to_grid(sources: &[&Dataset], grid: &Grid, resampling: Resampling, d
     let mut handles: Vec<gdal_sys::GDALDatasetH> = sources.iter().map(|d| d.c_dataset()).collect();
     // SAFETY: the option list and dataset handles outlive the calls; GDALWarp returns a new handle we close.
     unsafe {
-        let opts = gdal_sys::GDALWarpAppOptionsNew(args.as_ptr() as *mut *mut std::ffi::c_char, std::ptr::null_mut());
+        let opts = gdal_sys::GDALWarpAppOptionsNew(args.as_ptr(), std::ptr::null_mut());
         if opts.is_null() {
             return Err(GeoError::Invalid { path: dest_str, message: "GDAL rejected the warp options".into() });
         }

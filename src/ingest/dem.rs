@@ -29,8 +29,8 @@ impl Default for DemParams {
 pub enum DemError {
     #[error(transparent)]
     Geo(#[from] GeoError),
-    #[error("DEM source {path} does not cover site `{site}`: the file spans {file_bounds:?} and the site {site_bounds:?} (both in {crs}); check the path, the file's CRS and the site bounds")]
-    NoCoverage { site: String, path: String, file_bounds: [f64; 4], site_bounds: [f64; 4], crs: String },
+    #[error("DEM source {path} does not cover site `{site}`: the file spans {file_bounds} and the site {site_bounds} (xmin ymin xmax ymax in {crs}); check the path, the file's CRS and the site bounds")]
+    NoCoverage { site: String, path: String, file_bounds: String, site_bounds: String, crs: String },
     #[error("the DEM of site `{site}` has no valid cell after warping {paths:?} onto the site grid: every source is nodata over the site")]
     AllNodata { site: String, paths: Vec<String> },
 }
@@ -63,8 +63,8 @@ pub fn ingest(site: &Site, params: &DemParams, dest: &Path) -> Result<SiteDem, D
             return Err(DemError::NoCoverage {
                 site: site.id.clone(),
                 path: src.path.clone(),
-                file_bounds: in_site_crs.map(|v| v.round()),
-                site_bounds: site_bounds.as_array(),
+                file_bounds: format_bounds(in_site_crs),
+                site_bounds: format_bounds(site_bounds.as_array()),
                 crs: site.grid.crs.to_string(),
             });
         }
@@ -86,9 +86,13 @@ pub fn ingest(site: &Site, params: &DemParams, dest: &Path) -> Result<SiteDem, D
     Ok(SiteDem { path, grid: site.grid.clone(), valid_cells, min_m, max_m })
 }
 
+fn format_bounds(b: [f64; 4]) -> String {
+    format!("{:.0} {:.0} {:.0} {:.0}", b[0], b[1], b[2], b[3])
+}
+
 /// An in-memory VRT of `ds` that carries `crs` (for files without one, or with a wrong one).
 fn with_crs(ds: &Dataset, crs: &Crs, path: &str) -> Result<Dataset, GeoError> {
-    let err = |e| GeoError::Gdal { action: "assign the configured CRS to", path: path.to_owned(), source: e };
+    let err = |e| GeoError::Gdal { action: "assign the configured CRS to", path: path.to_owned(), source: Box::new(e) };
     let vrt = gdal::DriverManager::get_driver_by_name("VRT").map_err(err)?;
     let mut copy = ds.create_copy(&vrt, "", &Default::default()).map_err(err)?;
     copy.set_spatial_ref(&crs.spatial_ref()?).map_err(err)?;
@@ -116,7 +120,7 @@ fn scan(path: &Path) -> Result<(usize, f32, f32), GeoError> {
 
 fn describe(path: &Path, params: &DemParams, site: &Site) -> Result<(), GeoError> {
     let p = path.display().to_string();
-    let err = |e| GeoError::Gdal { action: "write metadata to", path: p.clone(), source: e };
+    let err = |e| GeoError::Gdal { action: "write metadata to", path: p.clone(), source: Box::new(e) };
     let opts = DatasetOptions {
         open_flags: GdalOpenFlags::GDAL_OF_UPDATE | GdalOpenFlags::GDAL_OF_RASTER,
         ..Default::default()

@@ -77,7 +77,7 @@ fn a_dem_that_misses_the_site_is_refused_and_nothing_is_written() {
 fn an_all_nodata_dem_is_refused_and_the_previous_output_survives() {
     let p = temp_project(&[]);
     let src = p.path().join("empty.tif");
-    write_tif(&src, Some(31287), 159000.0, 356000.0, 30.0, 400, 400, vec![-32768.0; 400 * 400], Some(-32768.0));
+    write_tif(&src, Some(31287), (159000.0, 356000.0), 30.0, (400, 400), vec![-32768.0; 400 * 400], Some(-32768.0));
     let toml = straddling_site(&[src.display().to_string()]);
     std::fs::create_dir_all(p.path().join("sites/cross")).unwrap();
     std::fs::write(p.path().join("sites/cross/site.toml"), toml).unwrap();
@@ -98,7 +98,7 @@ fn an_all_nodata_dem_is_refused_and_the_previous_output_survives() {
 fn a_geotiff_without_crs_is_named() {
     let p = temp_project(&[]);
     let src = p.path().join("nocrs.tif");
-    write_tif(&src, None, 159000.0, 356000.0, 30.0, 50, 50, vec![1500.0; 2500], None);
+    write_tif(&src, None, (159000.0, 356000.0), 30.0, (50, 50), vec![1500.0; 2500], None);
     std::fs::create_dir_all(p.path().join("sites/cross")).unwrap();
     std::fs::write(p.path().join("sites/cross/site.toml"), straddling_site(&[src.display().to_string()])).unwrap();
     let out = text(&avarisk(

@@ -55,11 +55,9 @@ pub fn text(o: &Output) -> String {
 pub fn write_tif(
     path: &Path,
     epsg: Option<u32>,
-    x0: f64,
-    y0: f64,
+    (x0, y0): (f64, f64),
     res: f64,
-    w: usize,
-    h: usize,
+    (w, h): (usize, usize),
     data: Vec<f32>,
     nodata: Option<f64>,
 ) {

@@ -282,7 +282,7 @@ pub fn derive(dem: &Path, dest: &Path, params: &TerrainParams) -> Result<Terrain
             ds.flush_cache().map_err(|e| GeoError::Gdal {
                 action: "flush",
                 path: staged_path.display().to_string(),
-                source: e,
+                source: Box::new(e),
             })?;
             Ok(stats)
         });
@@ -381,7 +381,7 @@ fn write_metadata(
     params: &TerrainParams,
     path: &Path,
 ) -> Result<(), GeoError> {
-    let err = |e| GeoError::Gdal { action: "write metadata to", path: path.display().to_string(), source: e };
+    let err = |e| GeoError::Gdal { action: "write metadata to", path: path.display().to_string(), source: Box::new(e) };
     ds.set_metadata_item("AVARISK_TERRAIN_PARAMS", &params.describe(), "").map_err(err)?;
     ds.set_metadata_item(
         "AVARISK_EDGE_POLICY",

@@ -105,7 +105,7 @@ mod tests {
         let stride = 10;
         for r in 0..8 {
             for c in 0..stride {
-                z[r * stride + c] = 1000.0 + 10.0 * (c as f32 - 5.0).abs() * -1.0;
+                z[r * stride + c] = 1000.0 - 10.0 * (c as f32 - 5.0).abs();
             }
         }
         let v = vrm_of(&z, 6, 4, 2, 3);

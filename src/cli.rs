@@ -50,6 +50,8 @@ pub enum Command {
     /// Derive model features for a site.
     #[command(subcommand)]
     Features(FeaturesCommand),
+    /// Print the versions and compute devices avarisk runs with (GDAL, libtorch, CUDA, threads).
+    Info,
     /// Run a pipeline (`pipelines/<NAME>.toml`) on the configured sites.
     Run {
         /// Pipeline name.
@@ -137,7 +139,20 @@ fn dispatch(cli: &Cli) -> anyhow::Result<ExitCode> {
             one_stage(&plan, site, &Stage::Terrain(params), &store)
         }
         Command::Run { pipeline, sites } => run(&cli.project, pipeline, sites, &store),
+        Command::Info => {
+            info();
+            Ok(ExitCode::SUCCESS)
+        }
     }
+}
+
+fn info() {
+    println!("avarisk  {}", env!("CARGO_PKG_VERSION"));
+    println!("gdal     {}", gdal::version::version_info("RELEASE_NAME"));
+    let device = tch::Device::cuda_if_available();
+    let cuda = if tch::Cuda::is_available() { format!("yes, {} device(s)", tch::Cuda::device_count()) } else { "no".into() };
+    println!("libtorch device {device:?} (CUDA available: {cuda}; cuDNN: {})", tch::Cuda::cudnn_is_available());
+    println!("threads  {} (rayon), {} (libtorch intra-op)", rayon::current_num_threads(), tch::get_num_threads());
 }
 
 fn validate(project: &Path, show: bool) -> anyhow::Result<ExitCode> {

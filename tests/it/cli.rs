@@ -1,4 +1,6 @@
 //! The binary end to end: help, the onboarding pipeline on a bundled site, and exit codes.
+use std::process::Command;
+
 use super::*;
 
 #[test]
@@ -51,4 +53,17 @@ fn unknown_pipeline_or_site_is_a_usage_error() {
     assert_eq!(avarisk(&repo(), &["run", "nope"]).status.code(), Some(2));
     assert_eq!(avarisk(&repo(), &["run", "onboard", "--sites", "atlantis"]).status.code(), Some(2));
     assert_eq!(avarisk(&repo(), &["features", "terrain", "--site", "atlantis"]).status.code(), Some(2));
+}
+
+#[test]
+fn the_binary_finds_libtorch_without_ld_library_path_and_links_cuda() {
+    let o = Command::new(env!("CARGO_BIN_EXE_avarisk")).arg("info").env_remove("LD_LIBRARY_PATH").output().unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let out = text(&o);
+    assert!(out.contains("libtorch device") && out.contains("gdal     3."), "{out}");
+    // CUDA is used when present: libtorch_cuda must stay linked (rustc links --as-needed), RUNPATH points at it.
+    let elf = Command::new("readelf").args(["-d", env!("CARGO_BIN_EXE_avarisk")]).output().unwrap();
+    let elf = String::from_utf8_lossy(&elf.stdout);
+    assert!(elf.contains("RUNPATH") && elf.contains("torch/lib"), "{elf}");
+    assert!(elf.contains("libtorch_cuda.so"), "{elf}");
 }

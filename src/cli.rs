@@ -150,7 +150,8 @@ fn info() {
     println!("avarisk  {}", env!("CARGO_PKG_VERSION"));
     println!("gdal     {}", gdal::version::version_info("RELEASE_NAME"));
     let device = tch::Device::cuda_if_available();
-    let cuda = if tch::Cuda::is_available() { format!("yes, {} device(s)", tch::Cuda::device_count()) } else { "no".into() };
+    let cuda =
+        if tch::Cuda::is_available() { format!("yes, {} device(s)", tch::Cuda::device_count()) } else { "no".into() };
     println!("libtorch device {device:?} (CUDA available: {cuda}; cuDNN: {})", tch::Cuda::cudnn_is_available());
     println!("threads  {} (rayon), {} (libtorch intra-op)", rayon::current_num_threads(), tch::get_num_threads());
 }

@@ -5,11 +5,15 @@ use std::path::{Component, Path, PathBuf};
 
 use chrono_tz::Tz;
 
-use super::raw::{RawPipeline, RawSite, RawStage, RawWeather};
+use super::raw::{RawColumn, RawPipeline, RawSite, RawStage, RawWeather};
 use super::{ConfigError, RawConfig};
 use crate::features::terrain::{Feature, TerrainParams, WindShelterParams};
 use crate::geo::{Bounds, Crs, Grid, Resampling};
 use crate::ingest::dem::DemParams;
+use crate::ingest::weather::open_meteo::Endpoint;
+use crate::ingest::weather::schema::Variable;
+use crate::ingest::weather::station_csv::StationFormat;
+use crate::ingest::weather::units::{ColumnSpec, Unit};
 
 /// How far (degrees) site bounds may reach beyond the CRS's registered area of use. Projections stay accurate a
 /// little beyond it; much further means a wrong CRS or swapped axes.
@@ -68,6 +72,26 @@ pub struct ObservationSource {
     pub format: ObservationFormat,
     pub crs: Crs,
     pub description: Option<String>,
+    /// Name stored with each record.
+    pub source: String,
+    /// CSV field separator.
+    pub delimiter: u8,
+    pub columns: ObservationColumns,
+    /// Weather measured with each event: canonical variable <- source column.
+    pub weather: Vec<(Variable, ColumnSpec)>,
+}
+
+/// Source columns (CSV) or properties (GeoJSON) of each record field.
+#[derive(Debug, Clone, Default)]
+pub struct ObservationColumns {
+    pub date: String,
+    pub x: Option<String>,
+    pub y: Option<String>,
+    pub id: Option<String>,
+    pub kind: Option<String>,
+    pub size: Option<String>,
+    pub trigger: Option<String>,
+    pub elevation: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -79,7 +103,31 @@ pub struct ReferenceLayer {
 
 #[derive(Debug, Clone)]
 pub enum WeatherSource {
-    OpenMeteo { base_url: Option<String>, points: Vec<WeatherPoint> },
+    OpenMeteo {
+        /// Base URL without trailing slash, e.g. `https://archive-api.open-meteo.com`.
+        base_url: String,
+        endpoint: Endpoint,
+        points: Vec<WeatherPoint>,
+    },
+    StationCsv {
+        format: StationFormat,
+        delimiter: u8,
+        date_column: Option<String>,
+        station_column: Option<String>,
+        /// The mapping in force: the format's own, overridden by the site's `columns`.
+        columns: Vec<(Variable, ColumnSpec)>,
+        stations: Vec<Station>,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct Station {
+    pub id: String,
+    pub path: PathBuf,
+    pub code: String,
+    pub latitude: f64,
+    pub longitude: f64,
+    pub elevation_m: f64,
 }
 
 #[derive(Debug, Clone)]
@@ -253,27 +301,52 @@ fn compile_site(file: &Path, rs: &RawSite, e: &mut Errors) -> Option<Site> {
 
     let mut observations = Vec::new();
     for (i, o) in rs.observations.iter().enumerate() {
+        let key = |k: &str| format!("observations[{i}].{k}");
         let format = match o.format.as_str() {
             "csv" => Some(ObservationFormat::Csv),
             "geojson" => Some(ObservationFormat::GeoJson),
             other => {
-                e.push(format!("observations[{i}].format"), format!("`{other}` is not supported: use csv or geojson"));
+                e.push(key("format"), format!("`{other}` is not supported: use csv or geojson"));
                 None
             }
         };
         let ocrs = match o.crs.as_deref().map(Crs::from_user).unwrap_or_else(|| Ok(Crs::wgs84())) {
             Ok(c) => Some(c),
             Err(err) => {
-                e.push(format!("observations[{i}].crs"), err.to_string());
+                e.push(key("crs"), err.to_string());
                 None
             }
         };
+        let delimiter = compile_delimiter(o.delimiter.as_deref(), b',', &key("delimiter"), e);
+        let c = &o.columns;
+        if format == Some(ObservationFormat::Csv) && (c.x.is_none() || c.y.is_none()) {
+            e.push(key("columns"), "a CSV needs `x` and `y` columns for the coordinates");
+        }
+        let weather = compile_columns(&o.weather, &key("weather"), e);
+        let path = normalize(&dir.join(&o.path));
+        let source = o
+            .source
+            .clone()
+            .unwrap_or_else(|| path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default());
         if let (Some(format), Some(crs)) = (format, ocrs) {
             observations.push(ObservationSource {
-                path: normalize(&dir.join(&o.path)),
+                path,
                 format,
                 crs,
                 description: o.description.clone(),
+                source,
+                delimiter,
+                columns: ObservationColumns {
+                    date: c.date.clone(),
+                    x: c.x.clone(),
+                    y: c.y.clone(),
+                    id: c.id.clone(),
+                    kind: c.kind.clone(),
+                    size: c.size.clone(),
+                    trigger: c.trigger.clone(),
+                    elevation: c.elevation.clone(),
+                },
+                weather,
             });
         }
     }
@@ -293,7 +366,7 @@ fn compile_site(file: &Path, rs: &RawSite, e: &mut Errors) -> Option<Site> {
         });
     }
 
-    let weather = rs.weather.as_ref().map(|w| compile_weather(w, crs.as_ref(), ordered.then_some(bounds), e));
+    let weather = rs.weather.as_ref().map(|w| compile_weather(w, &dir, crs.as_ref(), ordered.then_some(bounds), e));
 
     if rs.attribution.is_empty() {
         e.push("attribution", "say where the site's data come from and under which licence ([[attribution]] entries)");
@@ -355,13 +428,46 @@ fn check_area_of_use(crs: &Crs, bounds: Bounds, e: &mut Errors) {
     }
 }
 
-fn compile_weather(w: &RawWeather, crs: Option<&Crs>, bounds: Option<Bounds>, e: &mut Errors) -> WeatherSource {
+fn compile_weather(
+    w: &RawWeather,
+    dir: &Path,
+    crs: Option<&Crs>,
+    bounds: Option<Bounds>,
+    e: &mut Errors,
+) -> WeatherSource {
+    // Points and stations must lie on (or near) the site: their weather is spread over its grid.
+    let check_point = |key: String, id: &str, lat: f64, lon: f64, e: &mut Errors| {
+        if !(-90.0..=90.0).contains(&lat) || !(-180.0..=180.0).contains(&lon) {
+            e.push(
+                key,
+                format!("`{id}`: latitude {lat} / longitude {lon} out of range (WGS84 degrees; latitude first?)"),
+            );
+            return;
+        }
+        if let (Some(crs), Some(b)) = (crs, bounds) {
+            let (mut x, mut y) = ([lon], [lat]);
+            let margin = 0.5 * (b.xmax - b.xmin).max(b.ymax - b.ymin);
+            let near =
+                Bounds { xmin: b.xmin - margin, ymin: b.ymin - margin, xmax: b.xmax + margin, ymax: b.ymax + margin };
+            if Crs::wgs84().transform_points(crs, &mut x, &mut y).is_ok()
+                && !near.contains(&Bounds { xmin: x[0], ymin: y[0], xmax: x[0], ymax: y[0] })
+            {
+                e.push(key, format!("`{id}` lies far outside the site bounds (latitude {lat}, longitude {lon})"));
+            }
+        }
+    };
     match w {
-        RawWeather::OpenMeteo { base_url, points } => {
-            if let Some(u) = base_url {
-                if !(u.starts_with("http://") || u.starts_with("https://")) {
-                    e.push("weather.base_url", format!("`{u}` is not an http(s) URL"));
+        RawWeather::OpenMeteo { base_url, endpoint, points } => {
+            let endpoint = match endpoint.as_deref().unwrap_or("archive").parse::<Endpoint>() {
+                Ok(ep) => ep,
+                Err(m) => {
+                    e.push("weather.endpoint", m);
+                    Endpoint::Archive
                 }
+            };
+            let base_url = base_url.clone().unwrap_or_else(|| endpoint.default_base_url().to_owned());
+            if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
+                e.push("weather.base_url", format!("`{base_url}` is not an http(s) URL"));
             }
             if points.is_empty() {
                 e.push("weather.points", "at least one query point is needed");
@@ -371,24 +477,11 @@ fn compile_weather(w: &RawWeather, crs: Option<&Crs>, bounds: Option<Bounds>, e:
                 if !ids.insert(p.id.clone()) {
                     e.push(format!("weather.points[{i}].id"), format!("`{}` is used twice", p.id));
                 }
-                if !(-90.0..=90.0).contains(&p.latitude) || !(-180.0..=180.0).contains(&p.longitude) {
-                    e.push(format!("weather.points[{i}]"), "latitude/longitude out of range (WGS84 degrees)");
-                    continue;
-                }
-                if let (Some(crs), Some(b)) = (crs, bounds) {
-                    let (mut x, mut y) = ([p.longitude], [p.latitude]);
-                    if Crs::wgs84().transform_points(crs, &mut x, &mut y).is_ok()
-                        && !b.contains(&Bounds { xmin: x[0], ymin: y[0], xmax: x[0], ymax: y[0] })
-                    {
-                        e.push(
-                            format!("weather.points[{i}]"),
-                            format!("point `{}` lies outside the site bounds", p.id),
-                        );
-                    }
-                }
+                check_point(format!("weather.points[{i}]"), &p.id, p.latitude, p.longitude, e);
             }
             WeatherSource::OpenMeteo {
-                base_url: base_url.clone(),
+                base_url: base_url.trim_end_matches('/').to_owned(),
+                endpoint,
                 points: points
                     .iter()
                     .map(|p| WeatherPoint {
@@ -399,6 +492,94 @@ fn compile_weather(w: &RawWeather, crs: Option<&Crs>, bounds: Option<Bounds>, e:
                     })
                     .collect(),
             }
+        }
+        RawWeather::StationCsv { format, delimiter, date_column, station_column, columns, stations } => {
+            let format = match format.parse::<StationFormat>() {
+                Ok(f) => f,
+                Err(m) => {
+                    e.push("weather.format", m);
+                    StationFormat::Csv
+                }
+            };
+            if format == StationFormat::Csv && (date_column.is_none() || columns.is_empty()) {
+                e.push("weather", "the generic `csv` format needs `date_column` and `columns`");
+            }
+            let delimiter = compile_delimiter(delimiter.as_deref(), format.default_delimiter(), "weather.delimiter", e);
+            let mut mapping: Vec<(Variable, ColumnSpec)> = format.default_columns();
+            for (v, spec) in compile_columns(columns, "weather.columns", e) {
+                mapping.retain(|(m, _)| *m != v);
+                mapping.push((v, spec));
+            }
+            if stations.is_empty() {
+                e.push("weather.stations", "at least one station is needed");
+            }
+            let mut ids = BTreeSet::new();
+            for (i, st) in stations.iter().enumerate() {
+                if !ids.insert(st.id.clone()) {
+                    e.push(format!("weather.stations[{i}].id"), format!("`{}` is used twice", st.id));
+                }
+                check_point(format!("weather.stations[{i}]"), &st.id, st.latitude, st.longitude, e);
+            }
+            WeatherSource::StationCsv {
+                format,
+                delimiter,
+                date_column: date_column.clone().or_else(|| format.default_date_column().map(str::to_owned)),
+                station_column: station_column.clone().or_else(|| format.default_station_column().map(str::to_owned)),
+                columns: mapping,
+                stations: stations
+                    .iter()
+                    .map(|st| Station {
+                        id: st.id.clone(),
+                        path: normalize(&dir.join(&st.path)),
+                        code: st.code.clone().unwrap_or_else(|| st.id.clone()),
+                        latitude: st.latitude,
+                        longitude: st.longitude,
+                        elevation_m: st.elevation_m,
+                    })
+                    .collect(),
+            }
+        }
+    }
+}
+
+/// Compiles `canonical column -> source column [unit]` mappings; units must measure what the column measures.
+fn compile_columns(raw: &BTreeMap<String, RawColumn>, key: &str, e: &mut Errors) -> Vec<(Variable, ColumnSpec)> {
+    let mut out = Vec::new();
+    for (name, col) in raw {
+        let Some(var) = Variable::from_column(name) else {
+            let known: Vec<&str> = Variable::ALL.iter().map(|v| v.column()).collect();
+            e.push(format!("{key}.{name}"), format!("not a canonical weather column: use one of {}", known.join(", ")));
+            continue;
+        };
+        let (column, unit) = match col {
+            RawColumn::Name(c) => (c.clone(), var.unit()),
+            RawColumn::WithUnit { column, unit } => match unit.parse::<Unit>() {
+                Ok(u) if u.convert(0.0, var.unit()).is_some() => (column.clone(), u),
+                Ok(u) => {
+                    e.push(
+                        format!("{key}.{name}.unit"),
+                        format!("`{u}` cannot be converted to {} ({name})", var.unit()),
+                    );
+                    continue;
+                }
+                Err(m) => {
+                    e.push(format!("{key}.{name}.unit"), m);
+                    continue;
+                }
+            },
+        };
+        out.push((var, ColumnSpec { column, unit }));
+    }
+    out
+}
+
+fn compile_delimiter(raw: Option<&str>, default: u8, key: &str, e: &mut Errors) -> u8 {
+    match raw {
+        None => default,
+        Some(d) if d.len() == 1 => d.as_bytes()[0],
+        Some(d) => {
+            e.push(key, format!("`{d}` is not a single-character separator"));
+            default
         }
     }
 }

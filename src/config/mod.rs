@@ -131,6 +131,11 @@ pub fn check_inputs(plan: &Plan) -> Vec<ConfigError> {
         for (i, r) in site.reference.iter().enumerate() {
             check(format!("reference[{i}].path"), &Some(r.path.clone()), &r.path.display().to_string());
         }
+        if let Some(WeatherSource::StationCsv { stations, .. }) = &site.weather {
+            for (i, st) in stations.iter().enumerate() {
+                check(format!("weather.stations[{i}].path"), &Some(st.path.clone()), &st.path.display().to_string());
+            }
+        }
     }
     errors
 }

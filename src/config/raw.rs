@@ -2,6 +2,8 @@
 //!
 //! Every struct denies unknown keys so a typo never passes silently. Nothing here is validated beyond TOML types:
 //! [`super::compile`] turns these into a checked [`super::Plan`]. Defaults are documented on each field.
+use std::collections::BTreeMap;
+
 use serde::Deserialize;
 
 /// `sites/<id>/site.toml`: one area that gets a daily risk map.
@@ -54,18 +56,64 @@ pub struct RawDemSource {
     pub crs: Option<String>,
 }
 
+/// A file of dated avalanche records, with the mapping from its columns (CSV) or properties (GeoJSON) to avarisk's.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawObservationSource {
     pub path: String,
     /// `csv` or `geojson`.
     pub format: String,
-    /// CRS of the coordinates, default `EPSG:4326` (longitude, latitude).
+    /// CRS of the coordinates, default `EPSG:4326` (x = longitude, y = latitude).
     #[serde(default)]
     pub crs: Option<String>,
     /// What the records are, for people (e.g. "SLF avalanche accidents, start zones").
     #[serde(default)]
     pub description: Option<String>,
+    /// Name stored with each record (default: the file name).
+    #[serde(default)]
+    pub source: Option<String>,
+    /// CSV field separator, one character (default `,`).
+    #[serde(default)]
+    pub delimiter: Option<String>,
+    pub columns: RawObservationColumns,
+    /// Weather measured for each event: canonical weather column (e.g. `t_mean_c`) -> source column, with its unit
+    /// when it differs from the canonical one.
+    #[serde(default)]
+    pub weather: BTreeMap<String, RawColumn>,
+}
+
+/// Which source columns (CSV) or properties (GeoJSON) hold each field of a record.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawObservationColumns {
+    /// Date or date-time of the event (ISO 8601; a date-time is converted to the site-local day).
+    pub date: String,
+    /// Coordinates (CSV only; GeoJSON uses the geometry).
+    #[serde(default)]
+    pub x: Option<String>,
+    #[serde(default)]
+    pub y: Option<String>,
+    #[serde(default)]
+    pub id: Option<String>,
+    /// Avalanche type (slab, loose, ...).
+    #[serde(default, rename = "type")]
+    pub kind: Option<String>,
+    #[serde(default)]
+    pub size: Option<String>,
+    /// Trigger (natural, human, ...).
+    #[serde(default)]
+    pub trigger: Option<String>,
+    /// Recorded elevation of the start zone, metres.
+    #[serde(default)]
+    pub elevation: Option<String>,
+}
+
+/// A source column: its name, or `{ column = "...", unit = "..." }` when its unit differs from the canonical one.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum RawColumn {
+    Name(String),
+    WithUnit { column: String, unit: String },
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -84,9 +132,31 @@ pub struct RawReferenceLayer {
 pub enum RawWeather {
     /// The Open-Meteo API (or a self-hosted instance at `base_url`), queried at one or more points.
     OpenMeteo {
+        /// Default: `https://archive-api.open-meteo.com` for `archive`, `https://api.open-meteo.com` for `forecast`.
         #[serde(default)]
         base_url: Option<String>,
+        /// `archive` (reanalysis, past days) or `forecast` (recent days and the days ahead). Default `archive`.
+        #[serde(default)]
+        endpoint: Option<String>,
         points: Vec<RawWeatherPoint>,
+    },
+    /// Daily station files (NRCS SNOTEL, SLF IMIS, or any CSV with a declared column mapping).
+    StationCsv {
+        /// `snotel`, `imis` or `csv` (generic: give `date_column` and `columns`).
+        format: String,
+        /// CSV field separator (default: the format's own).
+        #[serde(default)]
+        delimiter: Option<String>,
+        /// Generic format: the date column.
+        #[serde(default)]
+        date_column: Option<String>,
+        /// Multi-station files: the column holding the station code.
+        #[serde(default)]
+        station_column: Option<String>,
+        /// Canonical weather column -> source column (with unit); adds to or overrides the format's mapping.
+        #[serde(default)]
+        columns: BTreeMap<String, RawColumn>,
+        stations: Vec<RawStation>,
     },
 }
 
@@ -98,6 +168,21 @@ pub struct RawWeatherPoint {
     pub latitude: f64,
     pub longitude: f64,
     /// Metres above sea level.
+    pub elevation_m: f64,
+}
+
+/// A weather station: where its file is and where it stands.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStation {
+    pub id: String,
+    /// Its file (several stations may share one file, told apart by `station_column`).
+    pub path: String,
+    /// Its code in a multi-station file (default: `id`).
+    #[serde(default)]
+    pub code: Option<String>,
+    pub latitude: f64,
+    pub longitude: f64,
     pub elevation_m: f64,
 }
 

@@ -3,6 +3,11 @@
 //! ```text
 //! <root>/sites/<site>/terrain/dem.tif        DEM on the site grid (ingest::dem)
 //! <root>/sites/<site>/terrain/features.tif   terrain feature stack (features::terrain)
+//! <root>/sites/<site>/weather/daily.parquet   canonical daily weather, upserted by date (ingest::weather)
+//! <root>/sites/<site>/observations/events.parquet         normalised avalanche records (ingest::observations)
+//! <root>/sites/<site>/observations/event_weather.parquet  weather recorded with the events, canonical table
+//! <root>/sites/<site>/labels/<date>.tif       label raster of a day's events (ingest::observations)
+//! <root>/cache/http/                         HTTP response cache, keyed by request (ingest::weather)
 //! ```
 use std::path::{Path, PathBuf};
 
@@ -26,5 +31,20 @@ impl Store {
     }
     pub fn terrain(&self, site: &str) -> PathBuf {
         self.site_dir(site).join("terrain").join("features.tif")
+    }
+    pub fn weather(&self, site: &str) -> PathBuf {
+        self.site_dir(site).join("weather").join("daily.parquet")
+    }
+    pub fn events(&self, site: &str) -> PathBuf {
+        self.site_dir(site).join("observations").join("events.parquet")
+    }
+    pub fn event_weather(&self, site: &str) -> PathBuf {
+        self.site_dir(site).join("observations").join("event_weather.parquet")
+    }
+    pub fn labels(&self, site: &str, date: chrono::NaiveDate) -> PathBuf {
+        self.site_dir(site).join("labels").join(format!("{date}.tif"))
+    }
+    pub fn http_cache(&self) -> PathBuf {
+        self.root.join("cache").join("http")
     }
 }

@@ -5,12 +5,11 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{bail, Context};
+use chrono::NaiveDate;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::config::{self, ConfigReport, Plan, Stage};
-use crate::features::terrain::TerrainParams;
-use crate::ingest::dem::DemParams;
-use crate::pipeline;
+use crate::pipeline::{self, RunContext};
 use crate::store::Store;
 
 /// avarisk: daily avalanche-risk maps from terrain and weather.
@@ -59,7 +58,33 @@ pub enum Command {
         /// Comma-separated site ids (default: all sites).
         #[arg(long, value_delimiter = ',')]
         sites: Vec<String>,
+        #[command(flatten)]
+        when: When,
     },
+}
+
+/// The day a run is for, and how weather may be fetched.
+#[derive(Debug, Clone, clap::Args)]
+pub struct When {
+    /// The day (site-local, YYYY-MM-DD). Default: today.
+    #[arg(long)]
+    pub date: Option<NaiveDate>,
+    /// First day of weather to ingest. Default: 14 days before `--date` (the history weather features need).
+    #[arg(long)]
+    pub from: Option<NaiveDate>,
+    /// No network: answer weather requests from the cache and the sites' recorded answers only.
+    #[arg(long)]
+    pub offline: bool,
+}
+
+impl When {
+    fn context(&self) -> RunContext {
+        RunContext {
+            date: self.date.unwrap_or_else(|| chrono::Utc::now().date_naive()),
+            from: self.from,
+            offline: self.offline,
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -72,6 +97,21 @@ pub enum IngestCommand {
         #[arg(long, default_value = "onboard")]
         pipeline: String,
     },
+    /// Fetch or read the site's daily weather for [--from, --to] into its store (upserted by date).
+    Weather {
+        #[arg(long)]
+        site: String,
+        #[arg(long)]
+        from: NaiveDate,
+        #[arg(long)]
+        to: NaiveDate,
+        /// No network: the HTTP cache and the site's recorded answers only; says what is missing.
+        #[arg(long)]
+        offline: bool,
+        /// Take the client parameters from this pipeline's `weather` stage.
+        #[arg(long, default_value = "daily")]
+        pipeline: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -82,6 +122,17 @@ pub enum FeaturesCommand {
         site: String,
         /// Take the stage parameters from this pipeline's `terrain` stage.
         #[arg(long, default_value = "onboard")]
+        pipeline: String,
+    },
+    /// Write the day's weather channels on the site grid from the weather store.
+    Weather {
+        #[arg(long)]
+        site: String,
+        /// The day (site-local, YYYY-MM-DD).
+        #[arg(long)]
+        date: NaiveDate,
+        /// Take the downscaling parameters from this pipeline's `weather_features` stage.
+        #[arg(long, default_value = "daily")]
         pipeline: String,
     },
 }
@@ -126,8 +177,24 @@ fn dispatch(cli: &Cli) -> anyhow::Result<ExitCode> {
                 Stage::Dem(p) => Some(p.clone()),
                 _ => None,
             })
-            .unwrap_or_else(DemParams::default);
-            one_stage(&plan, site, &Stage::Dem(params), &store)
+            .unwrap_or_default();
+            one_stage(
+                &plan,
+                site,
+                &Stage::Dem(params),
+                &store,
+                &When { date: None, from: None, offline: false }.context(),
+            )
+        }
+        Command::Ingest(IngestCommand::Weather { site, from, to, offline, pipeline }) => {
+            let plan = config::load(&cli.project)?;
+            let params = stage_params(&plan, pipeline, |s| match s {
+                Stage::Weather(p) => Some(p.clone()),
+                _ => None,
+            })
+            .unwrap_or_default();
+            let ctx = RunContext { date: *to, from: Some(*from), offline: *offline };
+            one_stage(&plan, site, &Stage::Weather(params), &store, &ctx)
         }
         Command::Features(FeaturesCommand::Terrain { site, pipeline }) => {
             let plan = config::load(&cli.project)?;
@@ -135,10 +202,26 @@ fn dispatch(cli: &Cli) -> anyhow::Result<ExitCode> {
                 Stage::Terrain(p) => Some(p.clone()),
                 _ => None,
             })
-            .unwrap_or_else(TerrainParams::default);
-            one_stage(&plan, site, &Stage::Terrain(params), &store)
+            .unwrap_or_default();
+            one_stage(
+                &plan,
+                site,
+                &Stage::Terrain(params),
+                &store,
+                &When { date: None, from: None, offline: false }.context(),
+            )
         }
-        Command::Run { pipeline, sites } => run(&cli.project, pipeline, sites, &store),
+        Command::Features(FeaturesCommand::Weather { site, date, pipeline }) => {
+            let plan = config::load(&cli.project)?;
+            let params = stage_params(&plan, pipeline, |s| match s {
+                Stage::WeatherFeatures(p) => Some(p.clone()),
+                _ => None,
+            })
+            .unwrap_or_default();
+            let ctx = RunContext { date: *date, from: None, offline: true };
+            one_stage(&plan, site, &Stage::WeatherFeatures(params), &store, &ctx)
+        }
+        Command::Run { pipeline, sites, when } => run(&cli.project, pipeline, sites, &store, &when.context()),
         Command::Info => {
             info();
             Ok(ExitCode::SUCCESS)
@@ -196,7 +279,7 @@ fn stage_params<T>(plan: &Plan, pipeline: &str, pick: impl Fn(&Stage) -> Option<
     plan.pipelines.get(pipeline)?.stages.iter().find_map(pick)
 }
 
-fn one_stage(plan: &Plan, site: &str, stage: &Stage, store: &Store) -> anyhow::Result<ExitCode> {
+fn one_stage(plan: &Plan, site: &str, stage: &Stage, store: &Store, ctx: &RunContext) -> anyhow::Result<ExitCode> {
     let Some(site) = plan.site(site) else {
         let ids: Vec<&str> = plan.sites.iter().map(|s| s.id.as_str()).collect();
         bail!(ConfigReport {
@@ -207,14 +290,14 @@ fn one_stage(plan: &Plan, site: &str, stage: &Stage, store: &Store) -> anyhow::R
             )]
         });
     };
-    let msg = pipeline::run_stage(site, stage, store)
+    let msg = pipeline::run_stage(site, stage, store, ctx)
         .map_err(anyhow::Error::msg)
         .with_context(|| format!("site `{}`, stage `{}`", site.id, stage.name()))?;
     println!("{msg}");
     Ok(ExitCode::SUCCESS)
 }
 
-fn run(project: &Path, name: &str, sites: &[String], store: &Store) -> anyhow::Result<ExitCode> {
+fn run(project: &Path, name: &str, sites: &[String], store: &Store, ctx: &RunContext) -> anyhow::Result<ExitCode> {
     let plan = config::load(project)?;
     let Some(pipeline) = plan.pipelines.get(name) else {
         let names: Vec<&str> = plan.pipelines.keys().map(String::as_str).collect();
@@ -232,11 +315,11 @@ fn run(project: &Path, name: &str, sites: &[String], store: &Store) -> anyhow::R
             errors: vec![config::ConfigError::new("sites", "", format!("unknown site(s): {unknown:?}"))]
         });
     }
-    let summary = pipeline::run(&plan, pipeline, sites, store);
+    let summary = pipeline::run(&plan, pipeline, sites, store, ctx);
     for u in &summary.units {
         match &u.outcome {
-            Ok(msg) => println!("ok    {:<14} {:<8} {:>6.1}s  {msg}", u.site, u.stage, u.seconds),
-            Err(e) => println!("FAIL  {:<14} {:<8} {:>6.1}s  {e}", u.site, u.stage, u.seconds),
+            Ok(msg) => println!("ok    {:<14} {:<16} {:>6.1}s  {msg}", u.site, u.stage, u.seconds),
+            Err(e) => println!("FAIL  {:<14} {:<16} {:>6.1}s  {e}", u.site, u.stage, u.seconds),
         }
     }
     let failed = summary.failures().count();

@@ -4,6 +4,7 @@
 //! <root>/sites/<site>/terrain/dem.tif        DEM on the site grid (ingest::dem)
 //! <root>/sites/<site>/terrain/features.tif   terrain feature stack (features::terrain)
 //! <root>/sites/<site>/weather/daily.parquet   canonical daily weather, upserted by date (ingest::weather)
+//! <root>/sites/<site>/weather/features/<date>.tif  the day's weather channels on the grid (features::weather)
 //! <root>/sites/<site>/observations/events.parquet         normalised avalanche records (ingest::observations)
 //! <root>/sites/<site>/observations/event_weather.parquet  weather recorded with the events, canonical table
 //! <root>/sites/<site>/labels/<date>.tif       label raster of a day's events (ingest::observations)
@@ -34,6 +35,9 @@ impl Store {
     }
     pub fn weather(&self, site: &str) -> PathBuf {
         self.site_dir(site).join("weather").join("daily.parquet")
+    }
+    pub fn weather_channels(&self, site: &str, date: chrono::NaiveDate) -> PathBuf {
+        self.site_dir(site).join("weather").join("features").join(format!("{date}.tif"))
     }
     pub fn events(&self, site: &str) -> PathBuf {
         self.site_dir(site).join("observations").join("events.parquet")

@@ -8,9 +8,11 @@ use chrono_tz::Tz;
 use super::raw::{RawColumn, RawPipeline, RawSite, RawStage, RawWeather};
 use super::{ConfigError, RawConfig};
 use crate::features::terrain::{Feature, TerrainParams, WindShelterParams};
+use crate::features::weather::WeatherFeatureParams;
 use crate::geo::{Bounds, Crs, Grid, Resampling};
 use crate::ingest::dem::DemParams;
-use crate::ingest::weather::open_meteo::Endpoint;
+use crate::ingest::weather::fetch::FetchParams;
+use crate::ingest::weather::open_meteo::{self, Endpoint};
 use crate::ingest::weather::schema::Variable;
 use crate::ingest::weather::station_csv::StationFormat;
 use crate::ingest::weather::units::{ColumnSpec, Unit};
@@ -108,6 +110,9 @@ pub enum WeatherSource {
         base_url: String,
         endpoint: Endpoint,
         points: Vec<WeatherPoint>,
+        daily: Vec<String>,
+        hourly: Vec<String>,
+        recorded: Option<PathBuf>,
     },
     StationCsv {
         format: StationFormat,
@@ -159,6 +164,8 @@ pub struct Pipeline {
 pub enum Stage {
     Dem(DemParams),
     Terrain(TerrainParams),
+    Weather(FetchParams),
+    WeatherFeatures(WeatherFeatureParams),
 }
 
 impl Stage {
@@ -166,6 +173,8 @@ impl Stage {
         match self {
             Stage::Dem(_) => "dem",
             Stage::Terrain(_) => "terrain",
+            Stage::Weather(_) => "weather",
+            Stage::WeatherFeatures(_) => "weather_features",
         }
     }
 }
@@ -457,7 +466,21 @@ fn compile_weather(
         }
     };
     match w {
-        RawWeather::OpenMeteo { base_url, endpoint, points } => {
+        RawWeather::OpenMeteo { base_url, endpoint, points, daily, hourly, recorded } => {
+            let daily = daily.clone().unwrap_or_else(|| open_meteo::DAILY.iter().map(|(n, _)| n.to_string()).collect());
+            let hourly =
+                hourly.clone().unwrap_or_else(|| open_meteo::HOURLY.iter().map(|(n, _)| n.to_string()).collect());
+            for (key, names, known) in [
+                ("weather.daily", &daily, open_meteo::DAILY.iter().map(|(n, _)| *n).collect::<Vec<_>>()),
+                ("weather.hourly", &hourly, open_meteo::HOURLY.iter().map(|(n, _)| *n).collect::<Vec<_>>()),
+            ] {
+                for n in names.iter().filter(|n| !known.contains(&n.as_str())) {
+                    e.push(key, format!("`{n}` is not an Open-Meteo variable avarisk reads: use {}", known.join(", ")));
+                }
+            }
+            if daily.is_empty() && hourly.is_empty() {
+                e.push("weather.daily", "request at least one variable");
+            }
             let endpoint = match endpoint.as_deref().unwrap_or("archive").parse::<Endpoint>() {
                 Ok(ep) => ep,
                 Err(m) => {
@@ -491,6 +514,9 @@ fn compile_weather(
                         elevation_m: p.elevation_m,
                     })
                     .collect(),
+                daily,
+                hourly,
+                recorded: recorded.as_ref().map(|r| normalize(&dir.join(r))),
             }
         }
         RawWeather::StationCsv { format, delimiter, date_column, station_column, columns, stations } => {
@@ -606,6 +632,70 @@ fn compile_pipeline(name: &str, file: &Path, rp: &RawPipeline, e: &mut Errors) -
                     }
                 }
                 Stage::Dem(p)
+            }
+            RawStage::Weather { concurrency, connect_timeout_s, read_timeout_s, retries, backoff_s } => {
+                let mut p = FetchParams::default();
+                let secs = |v: Option<f64>, k: &str, d: std::time::Duration, e: &mut Errors| match v {
+                    None => d,
+                    Some(s) if s > 0.0 && s <= 3600.0 => std::time::Duration::from_secs_f64(s),
+                    Some(s) => {
+                        e.push(key(k), format!("must be in (0, 3600] seconds, got {s}"));
+                        d
+                    }
+                };
+                p.connect_timeout = secs(*connect_timeout_s, "connect_timeout_s", p.connect_timeout, e);
+                p.read_timeout = secs(*read_timeout_s, "read_timeout_s", p.read_timeout, e);
+                p.base_backoff = secs(*backoff_s, "backoff_s", p.base_backoff, e);
+                if let Some(c) = concurrency {
+                    if *c == 0 || *c > 256 {
+                        e.push(key("concurrency"), format!("must be 1 to 256, got {c}"));
+                    }
+                    p.concurrency = *c;
+                }
+                if let Some(r) = retries {
+                    if *r > 20 {
+                        e.push(key("retries"), format!("at most 20, got {r}"));
+                    }
+                    p.retries = *r;
+                }
+                Stage::Weather(p)
+            }
+            RawStage::WeatherFeatures { lapse_rate_c_per_km, snowfall_gradient_per_100m, idw_power, max_gap_days } => {
+                let mut p = WeatherFeatureParams::default();
+                if let Some(v) = lapse_rate_c_per_km {
+                    if !(-15.0..=5.0).contains(v) {
+                        e.push(
+                            key("lapse_rate_c_per_km"),
+                            format!("{v} is not a plausible lapse rate (-15..5 deg C per km)"),
+                        );
+                    }
+                    p.lapse_rate_c_per_km = *v;
+                }
+                if let Some(v) = snowfall_gradient_per_100m {
+                    if !(-0.5..=0.5).contains(v) {
+                        e.push(
+                            key("snowfall_gradient_per_100m"),
+                            format!("{v} is not plausible (-0.5..0.5 per 100 m)"),
+                        );
+                    }
+                    p.snowfall_gradient_per_100m = *v;
+                }
+                if let Some(v) = idw_power {
+                    if !(0.0..=6.0).contains(v) {
+                        e.push(key("idw_power"), format!("must be in [0, 6], got {v}"));
+                    }
+                    p.idw_power = *v;
+                }
+                if let Some(v) = max_gap_days {
+                    if *v > 10 {
+                        e.push(
+                            key("max_gap_days"),
+                            format!("gaps longer than 10 days cannot be filled honestly, got {v}"),
+                        );
+                    }
+                    p.max_gap_days = *v;
+                }
+                Stage::WeatherFeatures(p)
             }
             RawStage::Terrain { features, vrm_window, wind_shelter } => {
                 let mut p = TerrainParams::default();

@@ -139,6 +139,15 @@ pub enum RawWeather {
         #[serde(default)]
         endpoint: Option<String>,
         points: Vec<RawWeatherPoint>,
+        /// Daily variables to request (default: all avarisk understands, see `ingest::weather::open_meteo::DAILY`).
+        #[serde(default)]
+        daily: Option<Vec<String>>,
+        /// Hourly variables to request and average over the local day (default: `snow_depth`).
+        #[serde(default)]
+        hourly: Option<Vec<String>>,
+        /// Folder of recorded Open-Meteo answers, `<point id>.json`, used when offline and not in the cache.
+        #[serde(default)]
+        recorded: Option<String>,
     },
     /// Daily station files (NRCS SNOTEL, SLF IMIS, or any CSV with a declared column mapping).
     StationCsv {
@@ -215,6 +224,37 @@ pub enum RawStage {
         /// GDAL resampling for elevation: `bilinear` (default), `cubic`, `cubicspline`, `lanczos`, `average`, `nearest`.
         #[serde(default)]
         resampling: Option<String>,
+    },
+    /// Fetch or read the site's weather into its store.
+    Weather {
+        /// Requests in flight at once across sites and points. Default 8.
+        #[serde(default)]
+        concurrency: Option<usize>,
+        #[serde(default)]
+        connect_timeout_s: Option<f64>,
+        #[serde(default)]
+        read_timeout_s: Option<f64>,
+        /// Attempts after the first on timeouts, connection errors, 429 and 5xx. Default 4.
+        #[serde(default)]
+        retries: Option<u32>,
+        /// First backoff in seconds (doubles each attempt, full jitter). Default 0.5.
+        #[serde(default)]
+        backoff_s: Option<f64>,
+    },
+    /// Daily weather features on the site grid.
+    WeatherFeatures {
+        /// Temperature change with elevation, deg C per km. Default -6.5.
+        #[serde(default)]
+        lapse_rate_c_per_km: Option<f64>,
+        /// Relative snowfall change per 100 m of elevation (0.05 = +5 % per 100 m). Default 0.05.
+        #[serde(default)]
+        snowfall_gradient_per_100m: Option<f64>,
+        /// Inverse-distance-weighting power across points. Default 2.
+        #[serde(default)]
+        idw_power: Option<f64>,
+        /// Longest gap (days) in temperature, snow depth and wind filled by linear interpolation. Default 2.
+        #[serde(default)]
+        max_gap_days: Option<u32>,
     },
     /// Derive the terrain feature stack from the site DEM.
     Terrain {

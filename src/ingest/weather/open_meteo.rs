@@ -113,6 +113,8 @@ pub enum ResponseError {
     Unit { section: &'static str, variable: String, unit: String, canonical: Unit },
     #[error("`{section}.time` has an unreadable entry `{value}`")]
     Time { section: &'static str, value: String },
+    #[error("the answer holds no day of {from}..{to}")]
+    NoDays { from: NaiveDate, to: NaiveDate },
     #[error("`{section}.time` lists {date} twice")]
     DuplicateDate { section: &'static str, date: NaiveDate },
 }
@@ -181,9 +183,12 @@ pub fn parse(body: &str, req: &Request) -> Result<Vec<DailyWeather>, ResponseErr
         }
     }
 
+    days.retain(|d, _| *d >= req.from && *d <= req.to);
+    if days.is_empty() {
+        return Err(ResponseError::NoDays { from: req.from, to: req.to });
+    }
     Ok(days
         .into_iter()
-        .filter(|(d, _)| *d >= req.from && *d <= req.to)
         .map(|(date, values)| DailyWeather {
             date,
             point_id: req.point.id.clone(),

@@ -7,7 +7,7 @@ export LIBTORCH_USE_PYTORCH := 1
 CARGO ?= cargo
 DEMO_ROOT ?= out
 
-.PHONY: help setup build test check lint fmt demo bench bench-terrain
+.PHONY: help setup build test check lint fmt demo bench bench-terrain bench-weather
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -35,7 +35,10 @@ demo: setup ## run the onboarding pipeline on every bundled site (no network); o
 	./target/debug/avarisk validate
 	./target/debug/avarisk --root $(DEMO_ROOT) run onboard
 
-bench: bench-terrain ## all benchmarks (release build)
+bench: bench-terrain bench-weather ## all benchmarks (release build)
 
 bench-terrain: setup ## P1: terrain features vs gdaldem on an ~80 Mpx DEM built from the SRTM tiles
 	$(CARGO) bench --locked --bench terrain
+
+bench-weather: setup ## P4: 100 sites fetching weather concurrently from a loopback server with 200 ms latency
+	$(CARGO) bench --locked --bench weather

@@ -72,24 +72,28 @@ pub fn write_channels(
     for row0 in (0..grid.height).step_by(TILE) {
         let rows = TILE.min(grid.height - row0);
         raster::read_rows(&dem_ds, 1, row0, rows, &mut z[..w * rows])?;
-        let mut bands: Vec<Vec<f32>> = vec![vec![f32::NAN; w * rows]; Channel::ALL.len()];
-        let mut cells: Vec<Vec<f32>> = vec![vec![f32::NAN; Channel::ALL.len()]; w * rows];
-        cells.par_iter_mut().enumerate().for_each(|(i, cell)| {
-            let elev = z[i] as f64;
-            if z[i].is_nan() {
-                return;
-            }
-            let (x, y) = grid.cell_centre(i % w, row0 + i / w);
-            for (k, c) in Channel::ALL.iter().enumerate() {
-                cell[k] = idw(&points, k, *c, x, y, elev, params).map_or(f32::NAN, |v| v as f32);
+        // Row-major blocks, channel-major within a row: each row is computed by one task.
+        let nc = Channel::ALL.len();
+        let mut block = vec![f32::NAN; rows * nc * w];
+        block.par_chunks_mut(nc * w).enumerate().for_each(|(r, out)| {
+            let mut weights = vec![0f64; points.len()];
+            for c in 0..w {
+                let elev = z[r * w + c];
+                if elev.is_nan() {
+                    continue;
+                }
+                let (x, y) = grid.cell_centre(c, row0 + r);
+                for (wt, pt) in weights.iter_mut().zip(&points) {
+                    *wt = (pt.x - x).hypot(pt.y - y).max(1.0).powf(-params.idw_power);
+                }
+                for (k, ch) in Channel::ALL.iter().enumerate() {
+                    out[k * w + c] = idw(&points, &weights, k, *ch, elev as f64, params).map_or(f32::NAN, |v| v as f32);
+                }
             }
         });
-        for (i, cell) in cells.iter().enumerate() {
-            for (k, v) in cell.iter().enumerate() {
-                bands[k][i] = *v;
-            }
-        }
-        for (k, band) in bands.into_iter().enumerate() {
+        for k in 0..nc {
+            let band: Vec<f32> =
+                (0..rows).flat_map(|r| block[r * nc * w + k * w..r * nc * w + (k + 1) * w].iter().copied()).collect();
             raster::write_rows(&out, k + 1, row0, w, band)?;
         }
     }
@@ -102,10 +106,11 @@ pub fn write_channels(
     Ok(staged.commit()?)
 }
 
-/// The value of channel `c` (index `k`) at (x, y, elev): points carried to `elev`, then inverse-distance weighted.
-fn idw(points: &[Point], k: usize, c: Channel, x: f64, y: f64, elev: f64, p: &WeatherFeatureParams) -> Option<f64> {
+/// The value of channel `c` (index `k`) at a cell of elevation `elev`: each point's value carried to `elev`, then
+/// weighted by the cell's inverse-distance `weights` (one per point).
+fn idw(points: &[Point], weights: &[f64], k: usize, c: Channel, elev: f64, p: &WeatherFeatureParams) -> Option<f64> {
     let (mut sum, mut wsum) = (0.0, 0.0);
-    for pt in points {
+    for (pt, w) in points.iter().zip(weights) {
         let Some(v) = pt.values[k] else { continue };
         let dz = elev - pt.elevation_m;
         let v = match c.downscale() {
@@ -113,8 +118,6 @@ fn idw(points: &[Point], k: usize, c: Channel, x: f64, y: f64, elev: f64, p: &We
             Downscale::Snowfall => v * (1.0 + p.snowfall_gradient_per_100m * dz / 100.0).clamp(0.0, 3.0),
             Downscale::None => v,
         };
-        let d = (pt.x - x).hypot(pt.y - y).max(1.0);
-        let w = d.powf(-p.idw_power);
         sum += w * v;
         wsum += w;
     }
@@ -133,20 +136,21 @@ mod tests {
     fn lapse_rate_and_snowfall_gradient_apply_before_weighting() {
         let p = WeatherFeatureParams::default();
         let one = [pt(0.0, 0.0, 1000.0)];
-        let t = idw(&one, 0, Channel::TMean, 0.0, 0.0, 2000.0, &p).unwrap();
+        let t = idw(&one, &[1.0], 0, Channel::TMean, 2000.0, &p).unwrap();
         assert!((t + 6.5).abs() < 1e-9, "{t}");
-        let s = idw(&[pt(0.0, 10.0, 1000.0)], 0, Channel::NewSnow72h, 0.0, 0.0, 1500.0, &p).unwrap();
+        let s = idw(&[pt(0.0, 10.0, 1000.0)], &[1.0], 0, Channel::NewSnow72h, 1500.0, &p).unwrap();
         assert!((s - 12.5).abs() < 1e-9, "{s}");
-        assert_eq!(idw(&[pt(0.0, 10.0, 1000.0)], 0, Channel::WindSpeed, 0.0, 0.0, 3000.0, &p), Some(10.0));
+        assert_eq!(idw(&[pt(0.0, 10.0, 1000.0)], &[1.0], 0, Channel::WindSpeed, 3000.0, &p), Some(10.0));
     }
 
     #[test]
     fn nearer_points_weigh_more() {
         let p = WeatherFeatureParams::default();
         let two = [pt(0.0, 0.0, 0.0), pt(1000.0, 10.0, 0.0)];
-        let v = idw(&two, 0, Channel::WindSpeed, 250.0, 0.0, 0.0, &p).unwrap();
-        assert!((v - 1.0).abs() < 1e-9, "{v}"); // weights 1/250^2 and 1/750^2: 9:1
+        let w: Vec<f64> = [250.0f64, 750.0].iter().map(|d| d.powf(-p.idw_power)).collect(); // 9:1
+        let v = idw(&two, &w, 0, Channel::WindSpeed, 0.0, &p).unwrap();
+        assert!((v - 1.0).abs() < 1e-9, "{v}");
         let none = [Point { x: 0.0, y: 0.0, elevation_m: 0.0, values: vec![None] }];
-        assert_eq!(idw(&none, 0, Channel::WindSpeed, 0.0, 0.0, 0.0, &p), None);
+        assert_eq!(idw(&none, &[1.0], 0, Channel::WindSpeed, 0.0, &p), None);
     }
 }

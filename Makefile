@@ -30,10 +30,13 @@ check: lint test ## what CI runs: lint, then the tests
 fmt: ## format the code
 	$(CARGO) fmt --all
 
-demo: setup ## run the onboarding pipeline on every bundled site (no network); outputs under $(DEMO_ROOT)/
+DEMO_DATE ?= 2021-02-15
+
+demo: setup ## onboard every bundled site, then the daily pipeline for $(DEMO_DATE), offline; outputs under $(DEMO_ROOT)/
 	$(CARGO) build --locked
 	./target/debug/avarisk validate
 	./target/debug/avarisk --root $(DEMO_ROOT) run onboard
+	./target/debug/avarisk --root $(DEMO_ROOT) run daily --date $(DEMO_DATE) --offline
 
 bench: bench-terrain bench-weather ## all benchmarks (release build)
 

@@ -540,9 +540,17 @@ fn compile_weather(
                 e.push("weather.stations", "at least one station is needed");
             }
             let mut ids = BTreeSet::new();
+            let mut codes = BTreeSet::new();
             for (i, st) in stations.iter().enumerate() {
                 if !ids.insert(st.id.clone()) {
                     e.push(format!("weather.stations[{i}].id"), format!("`{}` is used twice", st.id));
+                }
+                let code = st.code.clone().unwrap_or_else(|| st.id.clone());
+                if !codes.insert((st.path.clone(), code.clone())) {
+                    e.push(
+                        format!("weather.stations[{i}].code"),
+                        format!("`{code}` names another station of {} too", st.path),
+                    );
                 }
                 check_point(format!("weather.stations[{i}]"), &st.id, st.latitude, st.longitude, e);
             }

@@ -93,9 +93,11 @@ pub async fn read_site(
             );
             Ok((rows, origin))
         }
-        WeatherSource::StationCsv { .. } => {
-            // WIRE-STATIONS: replaced by station_csv::read_source once the station reader lands.
-            Err(WeatherError::Station { site: site.id.clone(), message: "station files are not read yet".into() })
+        source @ WeatherSource::StationCsv { stations, .. } => {
+            let (rows, report) = station_csv::read_source(source, from, to)
+                .map_err(|e| WeatherError::Station { site: site.id.clone(), message: e.to_string() })?;
+            tracing::info!(site = %site.id, "{report}");
+            Ok((rows, format!("station_csv, {} station(s)", stations.len())))
         }
     }
 }

@@ -286,22 +286,13 @@ fn the_cli_ingests_weather_and_writes_channels_offline_from_recorded_answers() {
     let r = root.path().to_str().unwrap();
     let o = avarisk(&repo(), &["--root", r, "ingest", "dem", "--site", "tyrol-west"]);
     assert!(o.status.success(), "{}", text(&o));
-    let o = avarisk(
-        &repo(),
-        &[
-            "--root",
-            r,
-            "ingest",
-            "weather",
-            "--site",
-            "tyrol-west",
-            "--from",
-            "2021-01-20",
-            "--to",
-            "2021-02-15",
-            "--offline",
-        ],
-    );
+    let ingest_weather = |from: &str, to: &str| {
+        avarisk(
+            &repo(),
+            &["--root", r, "ingest", "weather", "--site", "tyrol-west", "--from", from, "--to", to, "--offline"],
+        )
+    };
+    let o = ingest_weather("2021-01-20", "2021-02-15");
     assert!(o.status.success(), "{}", text(&o));
     assert!(text(&o).contains("27 day-point rows") && text(&o).contains("from recorded answers"), "{}", text(&o));
     let o = avarisk(&repo(), &["--root", r, "features", "weather", "--site", "tyrol-west", "--date", "2021-02-15"]);
@@ -320,22 +311,7 @@ fn the_cli_ingests_weather_and_writes_channels_offline_from_recorded_answers() {
     );
     assert!(hi < lo - 10.0, "t_mean at >3000 m ({hi}) well below that under 1000 m ({lo})");
     // A day outside the recorded winter is refused offline, naming what is missing.
-    let o = avarisk(
-        &repo(),
-        &[
-            "--root",
-            r,
-            "ingest",
-            "weather",
-            "--site",
-            "tyrol-west",
-            "--from",
-            "2022-01-01",
-            "--to",
-            "2022-01-02",
-            "--offline",
-        ],
-    );
+    let o = ingest_weather("2022-01-01", "2022-01-02");
     assert_eq!(o.status.code(), Some(1));
     let out = text(&o);
     assert!(out.contains("tyrol-west") && out.contains("holds no day of 2022-01-01..2022-01-02"), "{out}");

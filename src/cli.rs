@@ -172,54 +172,20 @@ fn dispatch(cli: &Cli) -> anyhow::Result<ExitCode> {
     match &cli.command {
         Command::Validate { show } => validate(&cli.project, *show),
         Command::Ingest(IngestCommand::Dem { site, pipeline }) => {
-            let plan = config::load(&cli.project)?;
-            let params = stage_params(&plan, pipeline, |s| match s {
-                Stage::Dem(p) => Some(p.clone()),
-                _ => None,
-            })
-            .unwrap_or_default();
-            one_stage(
-                &plan,
-                site,
-                &Stage::Dem(params),
-                &store,
-                &When { date: None, from: None, offline: false }.context(),
-            )
+            let today = RunContext { date: chrono::Utc::now().date_naive(), from: None, offline: false };
+            one_stage(&cli.project, pipeline, site, Stage::Dem(Default::default()), &store, &today)
         }
         Command::Ingest(IngestCommand::Weather { site, from, to, offline, pipeline }) => {
-            let plan = config::load(&cli.project)?;
-            let params = stage_params(&plan, pipeline, |s| match s {
-                Stage::Weather(p) => Some(p.clone()),
-                _ => None,
-            })
-            .unwrap_or_default();
             let ctx = RunContext { date: *to, from: Some(*from), offline: *offline };
-            one_stage(&plan, site, &Stage::Weather(params), &store, &ctx)
+            one_stage(&cli.project, pipeline, site, Stage::Weather(Default::default()), &store, &ctx)
         }
         Command::Features(FeaturesCommand::Terrain { site, pipeline }) => {
-            let plan = config::load(&cli.project)?;
-            let params = stage_params(&plan, pipeline, |s| match s {
-                Stage::Terrain(p) => Some(p.clone()),
-                _ => None,
-            })
-            .unwrap_or_default();
-            one_stage(
-                &plan,
-                site,
-                &Stage::Terrain(params),
-                &store,
-                &When { date: None, from: None, offline: false }.context(),
-            )
+            let today = RunContext { date: chrono::Utc::now().date_naive(), from: None, offline: false };
+            one_stage(&cli.project, pipeline, site, Stage::Terrain(Default::default()), &store, &today)
         }
         Command::Features(FeaturesCommand::Weather { site, date, pipeline }) => {
-            let plan = config::load(&cli.project)?;
-            let params = stage_params(&plan, pipeline, |s| match s {
-                Stage::WeatherFeatures(p) => Some(p.clone()),
-                _ => None,
-            })
-            .unwrap_or_default();
             let ctx = RunContext { date: *date, from: None, offline: true };
-            one_stage(&plan, site, &Stage::WeatherFeatures(params), &store, &ctx)
+            one_stage(&cli.project, pipeline, site, Stage::WeatherFeatures(Default::default()), &store, &ctx)
         }
         Command::Run { pipeline, sites, when } => run(&cli.project, pipeline, sites, &store, &when.context()),
         Command::Info => {
@@ -275,11 +241,22 @@ fn print_plan(plan: &Plan) {
     }
 }
 
-fn stage_params<T>(plan: &Plan, pipeline: &str, pick: impl Fn(&Stage) -> Option<T>) -> Option<T> {
-    plan.pipelines.get(pipeline)?.stages.iter().find_map(pick)
-}
-
-fn one_stage(plan: &Plan, site: &str, stage: &Stage, store: &Store, ctx: &RunContext) -> anyhow::Result<ExitCode> {
+/// Runs one stage for one site, with the parameters of that stage in `pipeline` (or `default`'s when the pipeline
+/// lacks it).
+fn one_stage(
+    project: &Path,
+    pipeline: &str,
+    site: &str,
+    default: Stage,
+    store: &Store,
+    ctx: &RunContext,
+) -> anyhow::Result<ExitCode> {
+    let plan = config::load(project)?;
+    let stage = plan
+        .pipelines
+        .get(pipeline)
+        .and_then(|p| p.stages.iter().find(|s| s.name() == default.name()).cloned())
+        .unwrap_or(default);
     let Some(site) = plan.site(site) else {
         let ids: Vec<&str> = plan.sites.iter().map(|s| s.id.as_str()).collect();
         bail!(ConfigReport {
@@ -290,7 +267,7 @@ fn one_stage(plan: &Plan, site: &str, stage: &Stage, store: &Store, ctx: &RunCon
             )]
         });
     };
-    let msg = pipeline::run_stage(site, stage, store, ctx)
+    let msg = pipeline::run_stage(site, &stage, store, ctx)
         .map_err(anyhow::Error::msg)
         .with_context(|| format!("site `{}`, stage `{}`", site.id, stage.name()))?;
     println!("{msg}");

@@ -9,6 +9,7 @@ use chrono::NaiveDate;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::config::{self, ConfigReport, Plan, Stage};
+use crate::ingest::observations;
 use crate::pipeline::{self, RunContext};
 use crate::store::Store;
 
@@ -97,6 +98,14 @@ pub enum IngestCommand {
         #[arg(long, default_value = "onboard")]
         pipeline: String,
     },
+    /// Read the site's avalanche records onto its grid; reports excluded records by reason.
+    Observations {
+        #[arg(long)]
+        site: String,
+        /// Take the stage parameters from this pipeline's `observations` stage.
+        #[arg(long, default_value = "onboard")]
+        pipeline: String,
+    },
     /// Fetch or read the site's daily weather for [--from, --to] into its store (upserted by date).
     Weather {
         #[arg(long)]
@@ -121,6 +130,17 @@ pub enum FeaturesCommand {
         #[arg(long)]
         site: String,
         /// Take the stage parameters from this pipeline's `terrain` stage.
+        #[arg(long, default_value = "onboard")]
+        pipeline: String,
+    },
+    /// Write the label raster of a day's recorded avalanches (start zones within the label radius) on the site grid.
+    Labels {
+        #[arg(long)]
+        site: String,
+        /// The day (site-local, YYYY-MM-DD).
+        #[arg(long)]
+        date: NaiveDate,
+        /// Take the label radius from this pipeline's `observations` stage.
         #[arg(long, default_value = "onboard")]
         pipeline: String,
     },
@@ -174,6 +194,13 @@ fn dispatch(cli: &Cli) -> anyhow::Result<ExitCode> {
         Command::Ingest(IngestCommand::Dem { site, pipeline }) => {
             let today = RunContext { date: chrono::Utc::now().date_naive(), from: None, offline: false };
             one_stage(&cli.project, pipeline, site, Stage::Dem(Default::default()), &store, &today)
+        }
+        Command::Ingest(IngestCommand::Observations { site, pipeline }) => {
+            let today = RunContext { date: chrono::Utc::now().date_naive(), from: None, offline: false };
+            one_stage(&cli.project, pipeline, site, Stage::Observations(Default::default()), &store, &today)
+        }
+        Command::Features(FeaturesCommand::Labels { site, date, pipeline }) => {
+            labels(&cli.project, pipeline, site, *date, &store)
         }
         Command::Ingest(IngestCommand::Weather { site, from, to, offline, pipeline }) => {
             let ctx = RunContext { date: *to, from: Some(*from), offline: *offline };
@@ -274,6 +301,44 @@ fn one_stage(
     Ok(ExitCode::SUCCESS)
 }
 
+fn labels(project: &Path, pipeline: &str, site: &str, date: NaiveDate, store: &Store) -> anyhow::Result<ExitCode> {
+    let plan = config::load(project)?;
+    let site = find_site(&plan, site)?;
+    let params = plan
+        .pipelines
+        .get(pipeline)
+        .and_then(|p| p.stages.iter().find_map(|s| if let Stage::Observations(o) = s { Some(o.clone()) } else { None }))
+        .unwrap_or_default();
+    let events_path = store.events(&site.id);
+    if !events_path.exists() {
+        bail!("{} is missing: run `avarisk ingest observations --site {}` first", events_path.display(), site.id);
+    }
+    let events = observations::load_events(&events_path)?;
+    let radius = params.label_radius(&site.grid);
+    let dest = store.labels(&site.id, date);
+    let stats = observations::write_labels(&events, &site.grid, date, radius, &dest)?;
+    println!(
+        "{} event(s) on {date}, {} positive cell(s) within {radius} m: {}",
+        stats.events,
+        stats.positive_cells,
+        dest.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn find_site<'a>(plan: &'a Plan, id: &str) -> anyhow::Result<&'a config::Site> {
+    plan.site(id).ok_or_else(|| {
+        let ids: Vec<&str> = plan.sites.iter().map(|s| s.id.as_str()).collect();
+        anyhow::Error::new(ConfigReport {
+            errors: vec![config::ConfigError::new(
+                "sites",
+                "",
+                format!("no site `{id}`; configured: {}", ids.join(", ")),
+            )],
+        })
+    })
+}
+
 fn run(project: &Path, name: &str, sites: &[String], store: &Store, ctx: &RunContext) -> anyhow::Result<ExitCode> {
     let plan = config::load(project)?;
     let Some(pipeline) = plan.pipelines.get(name) else {
@@ -295,7 +360,14 @@ fn run(project: &Path, name: &str, sites: &[String], store: &Store, ctx: &RunCon
     let summary = pipeline::run(&plan, pipeline, sites, store, ctx);
     for u in &summary.units {
         match &u.outcome {
-            Ok(msg) => println!("ok    {:<14} {:<16} {:>6.1}s  {msg}", u.site, u.stage, u.seconds),
+            // One line per unit; the single-stage commands print the full report.
+            Ok(msg) => println!(
+                "ok    {:<14} {:<16} {:>6.1}s  {}",
+                u.site,
+                u.stage,
+                u.seconds,
+                msg.lines().next().unwrap_or_default()
+            ),
             Err(e) => println!("FAIL  {:<14} {:<16} {:>6.1}s  {e}", u.site, u.stage, u.seconds),
         }
     }

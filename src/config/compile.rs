@@ -11,6 +11,7 @@ use crate::features::terrain::{Feature, TerrainParams, WindShelterParams};
 use crate::features::weather::WeatherFeatureParams;
 use crate::geo::{Bounds, Crs, Grid, Resampling};
 use crate::ingest::dem::DemParams;
+use crate::ingest::observations::ObservationParams;
 use crate::ingest::weather::fetch::FetchParams;
 use crate::ingest::weather::open_meteo::{self, Endpoint};
 use crate::ingest::weather::schema::Variable;
@@ -164,6 +165,7 @@ pub struct Pipeline {
 pub enum Stage {
     Dem(DemParams),
     Terrain(TerrainParams),
+    Observations(ObservationParams),
     Weather(FetchParams),
     WeatherFeatures(WeatherFeatureParams),
 }
@@ -173,6 +175,7 @@ impl Stage {
         match self {
             Stage::Dem(_) => "dem",
             Stage::Terrain(_) => "terrain",
+            Stage::Observations(_) => "observations",
             Stage::Weather(_) => "weather",
             Stage::WeatherFeatures(_) => "weather_features",
         }
@@ -640,6 +643,14 @@ fn compile_pipeline(name: &str, file: &Path, rp: &RawPipeline, e: &mut Errors) -
                     }
                 }
                 Stage::Dem(p)
+            }
+            RawStage::Observations { label_radius_m } => {
+                if let Some(r) = label_radius_m {
+                    if !(*r >= 0.0 && *r <= 5000.0) {
+                        e.push(key("label_radius_m"), format!("must be in [0, 5000] metres, got {r}"));
+                    }
+                }
+                Stage::Observations(ObservationParams { label_radius_m: *label_radius_m })
             }
             RawStage::Weather { concurrency, connect_timeout_s, read_timeout_s, retries, backoff_s } => {
                 let mut p = FetchParams::default();

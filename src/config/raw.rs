@@ -225,6 +225,13 @@ pub enum RawStage {
         #[serde(default)]
         resampling: Option<String>,
     },
+    /// Read the site's dated avalanche records onto its grid (and the weather recorded with them).
+    Observations {
+        /// Radius (m) around a start zone marked positive in label rasters: the records' position uncertainty.
+        /// Default: one and a half grid cells.
+        #[serde(default)]
+        label_radius_m: Option<f64>,
+    },
     /// Fetch or read the site's weather into its store.
     Weather {
         /// Requests in flight at once across sites and points. Default 8.

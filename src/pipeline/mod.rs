@@ -1,7 +1,7 @@
 //! The pipeline runner: the only code that knows the order of the stages.
 //!
-//! Stages run in dependency order (`dem` -> `terrain` -> `weather` -> `weather_features`) whatever their order in
-//! the pipeline file. The `weather` stage runs for all selected sites at once (one HTTP client, one concurrency
+//! Stages run in dependency order (`dem` -> `terrain` -> `observations` -> `weather` -> `weather_features`) whatever
+//! their order in the pipeline file. The `weather` stage runs for all selected sites at once (one HTTP client, one concurrency
 //! limit); the others site by site. A site that fails a stage skips its later stages; the other sites go on, and the
 //! summary lists each unit's outcome. A stage that is not in the pipeline reads what an earlier run left in the store.
 use std::time::Instant;
@@ -11,8 +11,8 @@ use tracing::{error, info};
 
 use crate::config::{Pipeline, Plan, Site, Stage};
 use crate::features::{terrain, weather as weather_features};
-use crate::ingest::dem;
 use crate::ingest::weather::{self, fetch::Fetcher};
+use crate::ingest::{dem, observations};
 use crate::store::Store;
 
 /// Days of weather before the run date that a daily run ingests (the history weather features need).
@@ -60,8 +60,9 @@ fn rank(stage: &Stage) -> usize {
     match stage {
         Stage::Dem(_) => 0,
         Stage::Terrain(_) => 1,
-        Stage::Weather(_) => 2,
-        Stage::WeatherFeatures(_) => 3,
+        Stage::Observations(_) => 2,
+        Stage::Weather(_) => 3,
+        Stage::WeatherFeatures(_) => 4,
     }
 }
 
@@ -150,6 +151,13 @@ pub fn run_stage(site: &Site, stage: &Stage, store: &Store, ctx: &RunContext) ->
             let t = terrain::derive(&dem_path, &store.terrain(&site.id), p).map_err(|e| e.to_string())?;
             let names: Vec<&str> = t.bands.iter().map(|b| b.feature.name()).collect();
             Ok(format!("{} bands ({}) in {}", names.len(), names.join(", "), t.path.display()))
+        }
+        Stage::Observations(_) => {
+            if site.observations.is_empty() {
+                return Ok("skipped: no [[observations]]".into());
+            }
+            let summary = observations::ingest(site, store).map_err(|e| e.to_string())?;
+            Ok(summary.to_string().trim_end().to_owned())
         }
         Stage::Weather(p) => run_weather(&[site], p, store, ctx).pop().expect("one site").1,
         Stage::WeatherFeatures(p) => {

@@ -67,3 +67,22 @@ fn the_binary_finds_libtorch_without_ld_library_path_and_links_cuda() {
     assert!(elf.contains("RUNPATH") && elf.contains("torch/lib"), "{elf}");
     assert!(elf.contains("libtorch_cuda.so"), "{elf}");
 }
+
+#[test]
+fn observations_and_a_days_labels_through_the_binary() {
+    let root = tempfile::tempdir().unwrap();
+    let r = root.path().to_str().unwrap();
+    let o = avarisk(&repo(), &["--root", r, "features", "labels", "--site", "tyrol-west", "--date", "2016-02-06"]);
+    assert_eq!(o.status.code(), Some(1), "labels need the observations first: {}", text(&o));
+    assert!(text(&o).contains("avarisk ingest observations --site tyrol-west"), "{}", text(&o));
+    let o = avarisk(&repo(), &["--root", r, "ingest", "observations", "--site", "tyrol-west"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("298 of 853") && text(&o).contains("outside the site grid"), "{}", text(&o));
+    let o = avarisk(&repo(), &["--root", r, "features", "labels", "--site", "tyrol-west", "--date", "2016-02-06"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("6 event(s) on 2016-02-06"), "{}", text(&o));
+    let (labels, ..) = read_band(&root.path().join("sites/tyrol-west/labels/2016-02-06.tif"), 1);
+    let positive = labels.iter().filter(|v| **v == 1.0).count();
+    // 135 m around each of the 6 start zones on a 90 m grid: the own cell and 4 to 8 neighbours each.
+    assert!((6 * 5..=6 * 9).contains(&positive), "{positive}");
+}

@@ -3,7 +3,11 @@
 mod cli;
 mod config;
 mod dem;
+mod http_server;
+mod observations;
+mod stations;
 mod terrain;
+mod weather;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

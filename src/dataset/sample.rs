@@ -1,0 +1,322 @@
+//! Building matched case-control patches for a site (see the module doc of [`super`]).
+use std::collections::HashMap;
+
+use chrono::{Datelike, NaiveDate};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use tch::{Device, Kind, Tensor};
+
+use super::channels::{SiteRasters, CHANNELS, TERRAIN_CHANNELS, WEATHER};
+use super::DatasetError;
+use crate::config::Site;
+use crate::ingest::observations::{self, Event};
+use crate::ingest::weather::schema::Values;
+use crate::store::Store;
+
+/// How patches are drawn.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SamplingParams {
+    /// Patch side in cells (a multiple of 4).
+    pub patch: usize,
+    /// Negatives labelled per patch.
+    pub negatives: usize,
+    /// Negatives keep at least this distance from any start zone of the day.
+    pub min_negative_distance_m: f64,
+    /// The negatives-only patch is centred within this distance of the event.
+    pub context_radius_m: f64,
+    /// Positives: cells within this radius of a start zone (default 1.5 cells).
+    pub label_radius_m: Option<f64>,
+    pub seed: u64,
+}
+
+impl Default for SamplingParams {
+    fn default() -> Self {
+        SamplingParams {
+            patch: 32,
+            negatives: 8,
+            min_negative_distance_m: 450.0,
+            context_radius_m: 10_000.0,
+            label_radius_m: None,
+            seed: 7,
+        }
+    }
+}
+
+/// Patches with their labels. Arrays are row-major: `x` is N x C x P x P, `y` and `mask` N x P x P.
+#[derive(Debug, Clone, Default)]
+pub struct Samples {
+    pub patch: usize,
+    pub x: Vec<f32>,
+    pub y: Vec<f32>,
+    pub mask: Vec<f32>,
+    /// Index into `events` of the event each patch belongs to (the unit of bootstrap resampling).
+    pub event: Vec<usize>,
+    /// Winter of each patch (the year its October falls in).
+    pub winter: Vec<i32>,
+    pub events: Vec<Event>,
+}
+
+/// The winter (October to September) a day belongs to, named by the year of its October.
+pub fn winter_of(date: NaiveDate) -> i32 {
+    if date.month() >= 10 {
+        date.year()
+    } else {
+        date.year() - 1
+    }
+}
+
+impl Samples {
+    pub fn len(&self) -> usize {
+        self.event.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.event.is_empty()
+    }
+    fn plane(&self) -> usize {
+        self.patch * self.patch
+    }
+
+    /// The patches at `idx`, in that order.
+    pub fn subset(&self, idx: &[usize]) -> Samples {
+        let (pp, c) = (self.plane(), CHANNELS.len());
+        let mut out = Samples { patch: self.patch, events: self.events.clone(), ..Default::default() };
+        for &i in idx {
+            out.x.extend_from_slice(&self.x[i * c * pp..(i + 1) * c * pp]);
+            out.y.extend_from_slice(&self.y[i * pp..(i + 1) * pp]);
+            out.mask.extend_from_slice(&self.mask[i * pp..(i + 1) * pp]);
+            out.event.push(self.event[i]);
+            out.winter.push(self.winter[i]);
+        }
+        out
+    }
+
+    /// Indices of patches whose winter satisfies `keep`.
+    pub fn by_winter(&self, keep: impl Fn(i32) -> bool) -> Vec<usize> {
+        (0..self.len()).filter(|&i| keep(self.winter[i])).collect()
+    }
+
+    /// Per-channel mean and standard deviation over labelled pixels (finite values only).
+    pub fn channel_stats(&self) -> (Vec<f32>, Vec<f32>) {
+        let (pp, c) = (self.plane(), CHANNELS.len());
+        let mut mean = vec![0f32; c];
+        let mut std = vec![1f32; c];
+        for ch in 0..c {
+            let (mut n, mut s, mut s2) = (0f64, 0f64, 0f64);
+            for i in 0..self.len() {
+                for p in 0..pp {
+                    let v = self.x[(i * c + ch) * pp + p];
+                    if self.mask[i * pp + p] > 0.0 && v.is_finite() {
+                        n += 1.0;
+                        s += v as f64;
+                        s2 += (v as f64) * (v as f64);
+                    }
+                }
+            }
+            if n > 0.0 {
+                let m = s / n;
+                mean[ch] = m as f32;
+                std[ch] = ((s2 / n - m * m).max(0.0).sqrt() as f32).max(1e-6);
+            }
+        }
+        (mean, std)
+    }
+
+    /// Tensors on `device`: x normalised with (mean, std) and NaN set to 0 (the mean), y, mask.
+    pub fn tensors(&self, mean: &[f32], std: &[f32], device: Device) -> Result<(Tensor, Tensor, Tensor), DatasetError> {
+        let (n, p, c) = (self.len() as i64, self.patch as i64, CHANNELS.len() as i64);
+        let x = Tensor::f_from_slice(&self.x)?.f_view([n, c, p, p])?;
+        let m = Tensor::f_from_slice(mean)?.f_view([1, c, 1, 1])?;
+        let s = Tensor::f_from_slice(std)?.f_view([1, c, 1, 1])?;
+        let x = ((x - m) / s).f_nan_to_num(0.0, 0.0, 0.0)?.to_kind(Kind::Float).to_device(device);
+        let y = Tensor::f_from_slice(&self.y)?.f_view([n, 1, p, p])?.to_device(device);
+        let mask = Tensor::f_from_slice(&self.mask)?.f_view([n, 1, p, p])?.to_device(device);
+        Ok((x, y, mask))
+    }
+
+    /// Labelled pixels as (probability index, label, event) after a model produced per-pixel values `probs` (N x P x P).
+    pub fn labelled(&self, probs: &[f32]) -> (Vec<f32>, Vec<bool>, Vec<usize>) {
+        let pp = self.plane();
+        let (mut s, mut l, mut g) = (Vec::new(), Vec::new(), Vec::new());
+        for i in 0..self.len() {
+            for p in 0..pp {
+                if self.mask[i * pp + p] > 0.0 {
+                    s.push(probs[i * pp + p]);
+                    l.push(self.y[i * pp + p] > 0.5);
+                    g.push(self.event[i]);
+                }
+            }
+        }
+        (s, l, g)
+    }
+
+    /// The values of channel `name` at labelled pixels (for baselines such as slope-only or PRA).
+    pub fn channel_at_labels(&self, name: &str) -> Vec<f32> {
+        let ch = CHANNELS.iter().position(|c| *c == name).expect("known channel");
+        let (pp, c) = (self.plane(), CHANNELS.len());
+        let mut out = Vec::new();
+        for i in 0..self.len() {
+            for p in 0..pp {
+                if self.mask[i * pp + p] > 0.0 {
+                    out.push(self.x[(i * c + ch) * pp + p]);
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Builds the patches of every recorded event of `site` (events and event weather from the store).
+pub fn build(site: &Site, store: &Store, params: &SamplingParams) -> Result<Samples, DatasetError> {
+    let rasters = SiteRasters::load(store, &site.id)?;
+    let events_path = store.events(&site.id);
+    if !events_path.exists() {
+        return Err(DatasetError::Missing {
+            path: events_path.display().to_string(),
+            hint: format!("run `avarisk ingest observations --site {}` first", site.id),
+        });
+    }
+    let events = observations::load_events(&events_path)?;
+    let weather_path = store.event_weather(&site.id);
+    let weather: HashMap<String, Values> = if weather_path.exists() {
+        observations::load_event_weather(&weather_path)?
+            .into_iter()
+            .map(|w| (w.point_id.trim_start_matches("event:").to_owned(), w.values))
+            .collect()
+    } else {
+        HashMap::new()
+    };
+    Ok(sample_events(&rasters, events, &weather, params))
+}
+
+/// The sampling itself, on rasters and events already in memory.
+pub fn sample_events(
+    rasters: &SiteRasters,
+    events: Vec<Event>,
+    weather: &HashMap<String, Values>,
+    params: &SamplingParams,
+) -> Samples {
+    let g = &rasters.grid;
+    let (w, h, p, res) = (g.width, g.height, params.patch, g.res_x());
+    let radius = params.label_radius_m.unwrap_or(1.5 * res);
+    let mut rng = StdRng::seed_from_u64(params.seed);
+    let mut by_day: HashMap<NaiveDate, Vec<(usize, usize)>> = HashMap::new();
+    for e in &events {
+        by_day.entry(e.date).or_default().push((e.col, e.row));
+    }
+    let mut out = Samples { patch: p, ..Default::default() };
+    if w < p || h < p {
+        out.events = events;
+        return out;
+    }
+    for (k, e) in events.iter().enumerate() {
+        if !rasters.valid(e.col, e.row) {
+            continue; // start zone on nodata (e.g. an SRTM void): nothing to learn from
+        }
+        let day_starts = &by_day[&e.date];
+        let far = |c: usize, r: usize| {
+            day_starts.iter().all(|(sc, sr)| {
+                let (dx, dy) = ((c as f64 - *sc as f64) * res, (r as f64 - *sr as f64) * res);
+                dx.hypot(dy) >= params.min_negative_distance_m
+            })
+        };
+        let wx: Vec<f32> = WEATHER
+            .iter()
+            .map(|v| weather.get(&e.id).and_then(|vals| vals.get(*v)).map_or(f32::NAN, |x| x as f32))
+            .collect();
+
+        // Patch 1: the event at a random offset, its positives and some negatives.
+        let place = |centre: usize, size: usize, rng: &mut StdRng| {
+            let off = rng.gen_range(p / 4..3 * p / 4);
+            centre.saturating_sub(off).min(size - p)
+        };
+        let (c0, r0) = (place(e.col, w, &mut rng), place(e.row, h, &mut rng));
+        let mut labels = vec![(0usize, 0usize, 0f32); 0];
+        for r in r0..r0 + p {
+            for c in c0..c0 + p {
+                let near = day_starts.iter().any(|(sc, sr)| {
+                    let (dx, dy) = ((c as f64 - *sc as f64) * res, (r as f64 - *sr as f64) * res);
+                    dx.hypot(dy) <= radius || (c, r) == (*sc, *sr)
+                });
+                if near && rasters.valid(c, r) {
+                    labels.push((c, r, 1.0));
+                }
+            }
+        }
+        labels.extend(draw_negatives(rasters, c0, r0, p, params.negatives, &far, &mut rng));
+        push_patch(&mut out, rasters, c0, r0, &wx, &labels, k, winter_of(e.date));
+
+        // Patch 2: negatives only, somewhere within the context radius on the same day.
+        let reach = (params.context_radius_m / res) as i64;
+        for _ in 0..50 {
+            let c = e.col as i64 + rng.gen_range(-reach..=reach);
+            let r = e.row as i64 + rng.gen_range(-reach..=reach);
+            if c < 0 || r < 0 || c as usize >= w || r as usize >= h || !rasters.valid(c as usize, r as usize) {
+                continue;
+            }
+            let (c0, r0) =
+                ((c as usize).saturating_sub(p / 2).min(w - p), (r as usize).saturating_sub(p / 2).min(h - p));
+            let negs = draw_negatives(rasters, c0, r0, p, params.negatives, &far, &mut rng);
+            if !negs.is_empty() {
+                push_patch(&mut out, rasters, c0, r0, &wx, &negs, k, winter_of(e.date));
+                break;
+            }
+        }
+    }
+    out.events = events;
+    out
+}
+
+fn draw_negatives(
+    rasters: &SiteRasters,
+    c0: usize,
+    r0: usize,
+    p: usize,
+    n: usize,
+    far: &impl Fn(usize, usize) -> bool,
+    rng: &mut StdRng,
+) -> Vec<(usize, usize, f32)> {
+    let mut out: Vec<(usize, usize, f32)> = Vec::new();
+    for _ in 0..n * 20 {
+        if out.len() == n {
+            break;
+        }
+        let (c, r) = (c0 + rng.gen_range(0..p), r0 + rng.gen_range(0..p));
+        if rasters.valid(c, r) && far(c, r) && !out.iter().any(|(oc, or, _)| (*oc, *or) == (c, r)) {
+            out.push((c, r, 0.0));
+        }
+    }
+    out
+}
+
+#[allow(clippy::too_many_arguments)] // one patch's full description; a struct would only rename the arguments
+fn push_patch(
+    out: &mut Samples,
+    rasters: &SiteRasters,
+    c0: usize,
+    r0: usize,
+    wx: &[f32],
+    labels: &[(usize, usize, f32)],
+    event: usize,
+    winter: i32,
+) {
+    let (p, w) = (out.patch, rasters.grid.width);
+    for band in rasters.bands.iter().take(TERRAIN_CHANNELS) {
+        for r in r0..r0 + p {
+            out.x.extend_from_slice(&band[r * w + c0..r * w + c0 + p]);
+        }
+    }
+    for v in wx {
+        out.x.extend(std::iter::repeat_n(*v, p * p));
+    }
+    let mut y = vec![0f32; p * p];
+    let mut mask = vec![0f32; p * p];
+    for (c, r, label) in labels {
+        let i = (r - r0) * p + (c - c0);
+        y[i] = *label;
+        mask[i] = 1.0;
+    }
+    out.y.extend(y);
+    out.mask.extend(mask);
+    out.event.push(event);
+    out.winter.push(winter);
+}

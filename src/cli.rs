@@ -12,6 +12,7 @@ use crate::config::{self, ConfigReport, Plan, Stage};
 use crate::ingest::observations;
 use crate::pipeline::{self, RunContext};
 use crate::store::Store;
+use crate::{dataset, train};
 
 /// avarisk: daily avalanche-risk maps from terrain and weather.
 #[derive(Debug, Parser)]
@@ -50,6 +51,51 @@ pub enum Command {
     /// Derive model features for a site.
     #[command(subcommand)]
     Features(FeaturesCommand),
+    /// Pretrain the release network on the events of one or several (data-rich) sites; writes a model bundle.
+    Train {
+        /// Comma-separated source site ids (onboarded: DEM, terrain, observations).
+        #[arg(long, value_delimiter = ',', required = true)]
+        sites: Vec<String>,
+        /// Bundle directory to write (checkpointed after every epoch).
+        #[arg(long)]
+        out: PathBuf,
+        /// Continue from the checkpoint at `--out` for the epochs it had left.
+        #[arg(long)]
+        resume: bool,
+        #[command(flatten)]
+        opts: TrainOpts,
+    },
+    /// Fine-tune a bundle on a site with few recorded events.
+    Finetune {
+        #[arg(long)]
+        site: String,
+        /// The source bundle.
+        #[arg(long)]
+        from: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+        /// Use only the first N labelled events of the site (for learning curves).
+        #[arg(long)]
+        events: Option<usize>,
+        /// `freeze`: encoder frozen by name, decoder trained; `full`: all trained, encoder at a tenth of the rate.
+        #[arg(long, default_value = "freeze")]
+        mode: String,
+        #[command(flatten)]
+        opts: TrainOpts,
+    },
+    /// Score a bundle on a site's events of the held-back winters, with slope-only and PRA baselines.
+    Eval {
+        #[arg(long)]
+        bundle: PathBuf,
+        #[arg(long)]
+        site: String,
+        /// First held-back winter (the year of its October).
+        #[arg(long, default_value_t = 2018)]
+        from_winter: i32,
+        /// Also write the evaluation as JSON here.
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
     /// Print the versions and compute devices avarisk runs with (GDAL, libtorch, CUDA, threads).
     Info,
     /// Run a pipeline (`pipelines/<NAME>.toml`) on the configured sites.
@@ -62,6 +108,33 @@ pub enum Command {
         #[command(flatten)]
         when: When,
     },
+}
+
+/// Options of a training run.
+#[derive(Debug, Clone, clap::Args)]
+pub struct TrainOpts {
+    /// Winters from this one on are held back (validation when pretraining, test when fine-tuning).
+    #[arg(long, default_value_t = 2018)]
+    pub held_back_from: i32,
+    #[arg(long, default_value_t = 15)]
+    pub epochs: usize,
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+    /// Base learning rate.
+    #[arg(long, default_value_t = 2e-3)]
+    pub lr: f64,
+}
+
+impl TrainOpts {
+    fn spec(&self, sites: Vec<String>) -> train::run::Spec {
+        train::run::Spec {
+            sites,
+            held_back_from: self.held_back_from,
+            sampling: dataset::SamplingParams { seed: self.seed, ..Default::default() },
+            train: train::fit::TrainParams { epochs: self.epochs, seed: self.seed, lr: self.lr, ..Default::default() },
+            unet: Default::default(),
+        }
+    }
 }
 
 /// The day a run is for, and how weather may be fetched.
@@ -215,6 +288,49 @@ fn dispatch(cli: &Cli) -> anyhow::Result<ExitCode> {
             one_stage(&cli.project, pipeline, site, Stage::WeatherFeatures(Default::default()), &store, &ctx)
         }
         Command::Run { pipeline, sites, when } => run(&cli.project, pipeline, sites, &store, &when.context()),
+        Command::Train { sites, out, resume, opts } => {
+            let plan = config::load(&cli.project)?;
+            let r = train::run::pretrain(&plan, &store, &opts.spec(sites.clone()), out, *resume)?;
+            println!(
+                "best epoch {} of {}, validation ROC-AUC {:?}: {}",
+                r.best_epoch,
+                r.history.len(),
+                r.best_val_roc_auc,
+                out.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Finetune { site, from, out, events, mode, opts } => {
+            let plan = config::load(&cli.project)?;
+            let mode = match mode.as_str() {
+                "freeze" => train::fit::Mode::FreezeEncoder,
+                "full" => train::fit::Mode::Full { encoder_lr_factor: 0.1 },
+                other => bail!("unknown --mode `{other}`: use freeze or full"),
+            };
+            let spec = opts.spec(vec![site.clone()]);
+            let job = train::run::FinetuneJob { site: site.clone(), from: from.clone(), events: *events, mode };
+            let r = train::run::finetune(&plan, &store, &job, &spec, out)?;
+            println!(
+                "best epoch {} of {}, validation ROC-AUC {:?}: {}",
+                r.best_epoch,
+                r.history.len(),
+                r.best_val_roc_auc,
+                out.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Eval { bundle, site, from_winter, json } => {
+            let plan = config::load(&cli.project)?;
+            let e = train::run::evaluate(&plan, &store, site, bundle, *from_winter, &Default::default())?;
+            println!("site {} from winter {}: {} events", e.site, e.from_winter, e.events);
+            println!("  model      {}  ROC-AUC 95% CI {:?}", e.model, e.model_roc_auc_ci95);
+            println!("  slope-only {}", e.slope_only);
+            println!("  PRA        {}", e.pra);
+            if let Some(path) = json {
+                fs_err::write(path, serde_json::to_string_pretty(&e)?)?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Info => {
             info();
             Ok(ExitCode::SUCCESS)

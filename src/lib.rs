@@ -18,8 +18,11 @@
 //! `pipeline` is the only module that knows the order of the stages; `store` knows where each output lives.
 pub mod cli;
 pub mod config;
+pub mod dataset;
 pub mod features;
 pub mod geo;
 pub mod ingest;
+pub mod model;
 pub mod pipeline;
 pub mod store;
+pub mod train;

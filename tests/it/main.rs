@@ -2,11 +2,13 @@
 //! rasters generated here; `gdaldem` (Debian's gdal-bin, installed by `make setup`) is the reference for terrain.
 mod cli;
 mod config;
+mod dataset;
 mod dem;
 mod http_server;
 mod observations;
 mod stations;
 mod terrain;
+mod train;
 mod weather;
 
 use std::path::{Path, PathBuf};

@@ -1,0 +1,4 @@
+//! Training, fine-tuning, adaptation and evaluation of avarisk's networks.
+pub mod fit;
+pub mod metrics;
+pub mod run;

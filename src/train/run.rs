@@ -1,0 +1,333 @@
+//! Training runs end to end: build samples from the store, split by winter, normalise with training statistics,
+//! fit, and write a model bundle (checkpointed atomically after every epoch, with metrics as JSON lines).
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use tch::nn;
+
+use super::fit::{self, FitReport, Mode, TrainParams};
+use super::metrics::{self, Scores};
+use crate::config::Plan;
+use crate::dataset::{self, Samples, SamplingParams, CHANNELS};
+use crate::model::bundle::{self, BundleMeta, Versions};
+use crate::model::device;
+use crate::model::unet::{UNet, UNetConfig};
+use crate::store::Store;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("unknown site `{0}`")]
+    Site(String),
+    #[error(transparent)]
+    Dataset(#[from] dataset::DatasetError),
+    #[error(transparent)]
+    Train(#[from] fit::TrainError),
+    #[error(transparent)]
+    Bundle(#[from] bundle::BundleError),
+    #[error("{path}: {source}")]
+    Io { path: String, source: std::io::Error },
+    #[error("no {what} patch: {hint}")]
+    Empty { what: &'static str, hint: String },
+}
+
+/// What to train on and how.
+#[derive(Debug, Clone)]
+pub struct Spec {
+    /// Sites whose events train the model (several: "train the big one" on all data-rich sites together).
+    pub sites: Vec<String>,
+    /// Winters from this one on are held back (validation when pretraining, test when fine-tuning).
+    pub held_back_from: i32,
+    pub sampling: SamplingParams,
+    pub train: TrainParams,
+    pub unet: UNetConfig,
+}
+
+/// Samples of `sites` concatenated (events re-indexed per site so groups stay distinct).
+pub fn samples_of(
+    plan: &Plan,
+    store: &Store,
+    sites: &[String],
+    sampling: &SamplingParams,
+) -> Result<(Samples, f64), RunError> {
+    let mut all: Option<Samples> = None;
+    let mut res = 0.0;
+    for id in sites {
+        let site = plan.site(id).ok_or_else(|| RunError::Site(id.clone()))?;
+        res = site.grid.res_x();
+        let mut s = dataset::build(site, store, sampling)?;
+        if let Some(acc) = &mut all {
+            let offset = acc.events.len();
+            s.event.iter_mut().for_each(|e| *e += offset);
+            acc.x.extend(s.x);
+            acc.y.extend(s.y);
+            acc.mask.extend(s.mask);
+            acc.event.extend(s.event);
+            acc.winter.extend(s.winter);
+            acc.events.extend(s.events);
+        } else {
+            all = Some(s);
+        }
+    }
+    Ok((all.unwrap_or_default(), res))
+}
+
+/// Pretrains a new model on `spec.sites`, writing the bundle to `out` (checkpoint after every epoch). With `resume`,
+/// an existing checkpoint at `out` is loaded and training continues for the epochs it had left.
+pub fn pretrain(plan: &Plan, store: &Store, spec: &Spec, out: &Path, resume: bool) -> Result<FitReport, RunError> {
+    let (samples, res) = samples_of(plan, store, &spec.sites, &spec.sampling)?;
+    let train = samples.subset(&samples.by_winter(|w| w < spec.held_back_from));
+    let val = samples.subset(&samples.by_winter(|w| w >= spec.held_back_from));
+    if train.is_empty() {
+        return Err(RunError::Empty {
+            what: "training",
+            hint: format!("no event before winter {}", spec.held_back_from),
+        });
+    }
+    let (mean, std) = train.channel_stats();
+    let (vs, unet, done) = if resume && out.join(bundle::META_FILE).exists() {
+        let (vs, unet, m) = bundle::load(out, device())?;
+        let done = m.metrics["epochs_done"].as_u64().unwrap_or(0) as usize;
+        tracing::info!(bundle = %out.display(), epochs_done = done, "resuming from the last checkpoint");
+        (vs, unet, done)
+    } else {
+        let vs = nn::VarStore::new(device());
+        let unet = UNet::new(&vs.root(), &unet_config(&spec.unet));
+        (vs, unet, 0)
+    };
+    if done >= spec.train.epochs {
+        return Err(RunError::Empty {
+            what: "remaining",
+            hint: format!("{} already holds {done} epoch(s)", out.display()),
+        });
+    }
+    // A resumed run continues with the epochs left and a fresh shuffle order (seeded by the epochs done).
+    let params =
+        TrainParams { epochs: spec.train.epochs - done, seed: spec.train.seed + done as u64, ..spec.train.clone() };
+    let meta = |report: Option<&FitReport>, epochs: usize| BundleMeta {
+        name: out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+        created: chrono::Utc::now().to_rfc3339(),
+        features: CHANNELS.iter().map(|c| c.to_string()).collect(),
+        norm_mean: mean.clone(),
+        norm_std: std.clone(),
+        resolution_m: res,
+        patch: spec.sampling.patch as i64,
+        unet: unet_config(&spec.unet),
+        metrics: serde_json::json!({ "sites": spec.sites, "held_back_from": spec.held_back_from, "train_patches": train.len(), "val_patches": val.len(), "epochs_done": done + epochs, "fit": report }),
+        parent: None,
+        data_hash: data_hash(&train),
+        versions: versions(),
+    };
+    fit_and_save(&unet, vs, &train, &val, (&mean, &std), &params, Mode::All, out, meta)
+}
+
+/// A fine-tuning job: which site, from which bundle, with how many events, how.
+#[derive(Debug, Clone)]
+pub struct FinetuneJob {
+    pub site: String,
+    pub from: PathBuf,
+    /// At most this many of the site's training events (the earliest), for learning curves.
+    pub events: Option<usize>,
+    pub mode: Mode,
+}
+
+/// Fine-tunes `job.from` on `job.site`'s events before `spec.held_back_from`, writing the new bundle to `out` with
+/// the source bundle as its parent.
+pub fn finetune(plan: &Plan, store: &Store, job: &FinetuneJob, spec: &Spec, out: &Path) -> Result<FitReport, RunError> {
+    let FinetuneJob { site, from, events, mode } = job;
+    let (site, events, mode) = (site.as_str(), *events, *mode);
+    let (vs, unet, parent) = bundle::load(from, device())?;
+    let s = plan.site(site).ok_or_else(|| RunError::Site(site.into()))?;
+    bundle::check_compatible(&parent, &parent.features, s.grid.res_x())?;
+    let (samples, res) = samples_of(plan, store, &[site.to_owned()], &spec.sampling)?;
+    let train = limit_events(&samples, &samples.by_winter(|w| w < spec.held_back_from), events);
+    if train.is_empty() {
+        return Err(RunError::Empty {
+            what: "fine-tuning",
+            hint: format!("no event of `{site}` before winter {}", spec.held_back_from),
+        });
+    }
+    // Validation: a fifth of the training events (the latest), never the held-back test winters.
+    let (fit_part, val_part) = split_latest(&train, 0.2);
+    let (mean, std) = (parent.norm_mean.clone(), parent.norm_std.clone());
+    let parent_name = bundle::lineage_id(from)?;
+    let meta = |report: Option<&FitReport>, _epochs: usize| BundleMeta {
+        name: out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+        created: chrono::Utc::now().to_rfc3339(),
+        features: parent.features.clone(),
+        norm_mean: mean.clone(),
+        norm_std: std.clone(),
+        resolution_m: res,
+        patch: parent.patch,
+        unet: parent.unet.clone(),
+        metrics: serde_json::json!({ "site": site, "mode": format!("{mode:?}"), "events": events, "train_patches": fit_part.len(), "fit": report }),
+        parent: Some(parent_name.clone()),
+        data_hash: data_hash(&fit_part),
+        versions: versions(),
+    };
+    fit_and_save(&unet, vs, &fit_part, &val_part, (&mean, &std), &spec.train, mode, out, meta)
+}
+
+/// Trains from scratch on one site's events only (the "target-only" reference), same split as [`finetune`].
+pub fn target_only(
+    plan: &Plan,
+    store: &Store,
+    site: &str,
+    events: Option<usize>,
+    spec: &Spec,
+    out: &Path,
+) -> Result<FitReport, RunError> {
+    let (samples, res) = samples_of(plan, store, &[site.to_owned()], &spec.sampling)?;
+    let train = limit_events(&samples, &samples.by_winter(|w| w < spec.held_back_from), events);
+    if train.is_empty() {
+        return Err(RunError::Empty {
+            what: "training",
+            hint: format!("no event of `{site}` before winter {}", spec.held_back_from),
+        });
+    }
+    let (fit_part, val_part) = split_latest(&train, 0.2);
+    let (mean, std) = fit_part.channel_stats();
+    let vs = nn::VarStore::new(device());
+    let cfg = unet_config(&spec.unet);
+    let unet = UNet::new(&vs.root(), &cfg);
+    let meta = |report: Option<&FitReport>, _epochs: usize| BundleMeta {
+        name: out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+        created: chrono::Utc::now().to_rfc3339(),
+        features: CHANNELS.iter().map(|c| c.to_string()).collect(),
+        norm_mean: mean.clone(),
+        norm_std: std.clone(),
+        resolution_m: res,
+        patch: spec.sampling.patch as i64,
+        unet: cfg.clone(),
+        metrics: serde_json::json!({ "site": site, "events": events, "train_patches": fit_part.len(), "fit": report }),
+        parent: None,
+        data_hash: data_hash(&fit_part),
+        versions: versions(),
+    };
+    fit_and_save(&unet, vs, &fit_part, &val_part, (&mean, &std), &spec.train, Mode::All, out, meta)
+}
+
+/// Scores of a bundle on a site's events from winter `from_winter` on, with the slope-only and PRA baselines.
+#[derive(Debug, Clone, Serialize)]
+pub struct Evaluation {
+    pub site: String,
+    pub from_winter: i32,
+    pub events: usize,
+    pub model: Scores,
+    pub model_roc_auc_ci95: Option<(f64, f64)>,
+    pub slope_only: Scores,
+    pub pra: Scores,
+    pub reliability: Vec<metrics::ReliabilityBin>,
+}
+
+pub fn evaluate(
+    plan: &Plan,
+    store: &Store,
+    site: &str,
+    bundle_dir: &Path,
+    from_winter: i32,
+    sampling: &SamplingParams,
+) -> Result<Evaluation, RunError> {
+    let (vs, unet, meta) = bundle::load(bundle_dir, device())?;
+    let s = plan.site(site).ok_or_else(|| RunError::Site(site.into()))?;
+    let names: Vec<String> = CHANNELS.iter().map(|c| c.to_string()).collect();
+    bundle::check_compatible(&meta, &names, s.grid.res_x())?;
+    let (samples, _) = samples_of(
+        plan,
+        store,
+        &[site.to_owned()],
+        &SamplingParams { patch: meta.patch as usize, ..sampling.clone() },
+    )?;
+    let test = samples.subset(&samples.by_winter(|w| w >= from_winter));
+    if test.is_empty() {
+        return Err(RunError::Empty {
+            what: "test",
+            hint: format!("no event of `{site}` from winter {from_winter} on"),
+        });
+    }
+    let (x, ..) = test.tensors(&meta.norm_mean, &meta.norm_std, vs.device())?;
+    let probs = fit::predict(&unet, &x, 256)?;
+    let (p, labels, groups) = test.labelled(&probs);
+    // Baselines: steeper is riskier (slope 30-45 degrees peaks are not modelled: a monotone score), and the fuzzy PRA.
+    let slope = test.channel_at_labels("slope");
+    let pra = test.channel_at_labels("pra");
+    let events: std::collections::BTreeSet<usize> = groups.iter().copied().collect();
+    Ok(Evaluation {
+        site: site.into(),
+        from_winter,
+        events: events.len(),
+        model: metrics::score(&p, &labels),
+        model_roc_auc_ci95: metrics::bootstrap_ci(&groups, &p, &labels, metrics::roc_auc, 1000, 7),
+        slope_only: Scores { brier: None, ..metrics::score(&slope, &labels) },
+        pra: metrics::score(&pra, &labels),
+        reliability: metrics::reliability(&p, &labels, 10),
+    })
+}
+
+fn unet_config(c: &UNetConfig) -> UNetConfig {
+    UNetConfig { in_channels: CHANNELS.len() as i64, ..c.clone() }
+}
+
+/// The patches of the first `events` distinct events (by date) among `idx`, or all of them.
+fn limit_events(samples: &Samples, idx: &[usize], events: Option<usize>) -> Samples {
+    let Some(n) = events else { return samples.subset(idx) };
+    let mut order: Vec<usize> = idx.iter().map(|i| samples.event[*i]).collect();
+    order.sort_by_key(|e| (samples.events[*e].date, *e));
+    order.dedup();
+    let keep: std::collections::BTreeSet<usize> = order.into_iter().take(n).collect();
+    samples.subset(&idx.iter().copied().filter(|i| keep.contains(&samples.event[*i])).collect::<Vec<_>>())
+}
+
+/// Splits off the patches of the latest `fraction` of events (by date) as validation.
+fn split_latest(s: &Samples, fraction: f64) -> (Samples, Samples) {
+    let mut events: Vec<usize> = s.event.clone();
+    events.sort_by_key(|e| (s.events[*e].date, *e));
+    events.dedup();
+    let n_val = ((events.len() as f64) * fraction).round() as usize;
+    let val: std::collections::BTreeSet<usize> = events.iter().rev().take(n_val).copied().collect();
+    let (a, b): (Vec<usize>, Vec<usize>) = (0..s.len()).partition(|i| !val.contains(&s.event[*i]));
+    (s.subset(&a), s.subset(&b))
+}
+
+fn data_hash(s: &Samples) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for v in [&s.x, &s.y, &s.mask] {
+        for f in v.iter() {
+            h.update(f.to_le_bytes());
+        }
+    }
+    h.finalize().iter().take(16).map(|b| format!("{b:02x}")).collect()
+}
+
+fn versions() -> Versions {
+    Versions { avarisk: env!("CARGO_PKG_VERSION").into(), tch: "0.24.0".into(), libtorch: "2.11.0".into() }
+}
+
+#[allow(clippy::too_many_arguments)] // a training run's inputs and its bundle description
+fn fit_and_save(
+    unet: &UNet,
+    mut vs: nn::VarStore,
+    train: &Samples,
+    val: &Samples,
+    norm: (&[f32], &[f32]),
+    params: &TrainParams,
+    mode: Mode,
+    out: &Path,
+    meta: impl Fn(Option<&FitReport>, usize) -> BundleMeta,
+) -> Result<FitReport, RunError> {
+    // Metrics as JSON lines next to the bundle (appended: a resumed run continues the log).
+    let log_path: PathBuf = out.with_extension("metrics.jsonl");
+    let io = |e| RunError::Io { path: log_path.display().to_string(), source: e };
+    if let Some(dir) = log_path.parent() {
+        fs_err::create_dir_all(dir).map_err(io)?;
+    }
+    let mut log = fs_err::OpenOptions::new().create(true).append(true).open(&log_path).map_err(io)?;
+    let report = fit::fit(unet, &mut vs, train, val, norm, params, mode, |m, vs| {
+        tracing::info!(epoch = m.epoch, loss = format!("{:.4}", m.train_loss), val_roc_auc = ?m.val_roc_auc, samples_per_s = format!("{:.0}", m.samples_per_s), "epoch");
+        writeln!(log, "{}", serde_json::to_string(m).unwrap_or_default()).map_err(|e| e.to_string())?;
+        bundle::save(out, vs, &meta(None, m.epoch)).map_err(|e| e.to_string())
+    })?;
+    bundle::save(out, &vs, &meta(Some(&report), report.history.len()))?;
+    Ok(report)
+}

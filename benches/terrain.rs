@@ -16,6 +16,9 @@ use avarisk::features::terrain::{derive, Feature, TerrainParams};
 fn main() {
     // `cargo bench` passes --bench; a child invocation runs only the avarisk side.
     let args: Vec<String> = std::env::args().collect();
+    if args.iter().any(|a| a == "--baseline-child") {
+        return; // the process alone: what loading the binary (GDAL, libtorch with CUDA) costs in RSS
+    }
     if let Some(i) = args.iter().position(|a| a == "--avarisk-child") {
         avarisk::geo::init();
         let (dem, out) = (PathBuf::from(&args[i + 1]), PathBuf::from(&args[i + 2]));
@@ -37,6 +40,7 @@ fn main() {
     println!("P1 terrain benchmark: DEM {} ({w} x {h} = {:.1} Mpx)", dem.display(), (w * h) as f64 / 1e6);
 
     let me = std::env::current_exe().unwrap();
+    let (_, base_rss) = timed(Command::new(&me).arg("--baseline-child"));
     let ours_out = dir.join("avarisk_features.tif");
     let (ours_s, ours_rss) = timed(Command::new(&me).arg("--avarisk-child").arg(&dem).arg(&ours_out));
 
@@ -57,6 +61,7 @@ fn main() {
         gdal_rss = gdal_rss.max(rss);
     }
     println!("  avarisk (4 features) {ours_s:>7.2} s  peak RSS {:>6.0} MiB", ours_rss as f64 / 1024.0);
+    println!("    of which loading the binary (GDAL, libtorch with CUDA) {:>4.0} MiB", base_rss as f64 / 1024.0);
     println!(
         "  gdaldem (sum of 4)   {gdal_s:>7.2} s  peak RSS {:>6.0} MiB (largest of the 4)",
         gdal_rss as f64 / 1024.0

@@ -19,8 +19,9 @@ pub struct BandSpec {
     pub description: String,
 }
 
-/// Creation options shared by avarisk's GeoTIFFs: 256 px tiles, ZSTD with the floating-point predictor, band
-/// interleaving (one feature is read without touching the others), BigTIFF when needed, compression on all cores.
+/// Creation options shared by avarisk's feature GeoTIFFs: 256 px tiles, ZSTD level 1, band interleaving (one
+/// feature is read without touching the others), BigTIFF when needed, compression on all cores. No predictor:
+/// on terrain derivatives the floating-point predictor saved 12 % of size for 18 % more time (82 Mpx benchmark).
 fn gtiff_options() -> RasterCreationOptions {
     RasterCreationOptions::from_iter([
         "TILED=YES",
@@ -28,7 +29,6 @@ fn gtiff_options() -> RasterCreationOptions {
         "BLOCKYSIZE=256",
         "COMPRESS=ZSTD",
         "ZSTD_LEVEL=1",
-        "PREDICTOR=3",
         "INTERLEAVE=BAND",
         "BIGTIFF=IF_SAFER",
         "NUM_THREADS=ALL_CPUS",

@@ -11,15 +11,19 @@ pub fn aspect_deg(w: &[f64; 9], res: f64) -> f32 {
     if gx == 0.0 && gy == 0.0 {
         return f32::NAN;
     }
-    let a = (-gx).atan2(-gy).to_degrees();
-    (if a < 0.0 { a + 360.0 } else { a }) as f32
+    let a = (-gx as f32).atan2(-gy as f32).to_degrees();
+    if a < 0.0 {
+        a + 360.0
+    } else {
+        a
+    }
 }
 
 /// (sin, cos) of the aspect: east and north components of the unit downslope direction; (0, 0) on flat cells.
 #[inline]
 pub fn aspect_sin_cos(w: &[f64; 9], res: f64) -> (f32, f32) {
     let (gx, gy) = horn(w, res);
-    let g = gx.hypot(gy);
+    let g = (gx * gx + gy * gy).sqrt();
     if g == 0.0 {
         return (0.0, 0.0);
     }

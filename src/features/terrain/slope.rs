@@ -4,7 +4,8 @@ use super::window::horn;
 #[inline]
 pub fn slope_deg(w: &[f64; 9], res: f64) -> f32 {
     let (gx, gy) = horn(w, res);
-    gx.hypot(gy).atan().to_degrees() as f32
+    // Gradient in f64 (exact differences of elevations); the angle in f32, the precision of the output.
+    ((gx * gx + gy * gy).sqrt() as f32).atan().to_degrees()
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ export LIBTORCH_USE_PYTORCH := 1
 CARGO ?= cargo
 DEMO_ROOT ?= out
 
-.PHONY: help setup build test check lint fmt demo bench bench-terrain bench-weather
+.PHONY: help setup build test check lint fmt demo bench bench-terrain bench-weather experiment-transfer
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -45,3 +45,8 @@ bench-terrain: setup ## P1: terrain features vs gdaldem on an ~80 Mpx DEM built 
 
 bench-weather: setup ## P4: 100 sites fetching weather concurrently from a loopback server with 200 ms latency
 	$(CARGO) bench --locked --bench weather
+
+experiment-transfer: setup ## the transfer experiment (Swiss source -> western Tyrol target), report in $(DEMO_ROOT)/experiments/transfer/
+	$(CARGO) build --locked
+	./target/debug/avarisk --root $(DEMO_ROOT) run onboard --sites swiss-alps,tyrol-west
+	./target/debug/avarisk --root $(DEMO_ROOT) experiment --out $(DEMO_ROOT)/experiments/transfer --epochs 8

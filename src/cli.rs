@@ -96,6 +96,27 @@ pub enum Command {
         #[arg(long)]
         json: Option<PathBuf>,
     },
+    /// The transfer experiment: source model as is, target-only training, fine-tuning (frozen and full) and the
+    /// slope/PRA baselines for N labelled target events over several seeds; writes `report.md` and `results.json`.
+    Experiment {
+        #[arg(long, default_value = "swiss-alps")]
+        source: String,
+        #[arg(long, default_value = "tyrol-west")]
+        target: String,
+        /// Numbers of labelled target events.
+        #[arg(long, value_delimiter = ',', default_value = "5,10,25,50")]
+        events: Vec<usize>,
+        /// Number of seeds per N.
+        #[arg(long, default_value_t = 5)]
+        seeds: u64,
+        /// Epochs when fine-tuning or training on the target (early stopping applies).
+        #[arg(long, default_value_t = 15)]
+        finetune_epochs: usize,
+        #[arg(long)]
+        out: PathBuf,
+        #[command(flatten)]
+        opts: TrainOpts,
+    },
     /// Print the versions and compute devices avarisk runs with (GDAL, libtorch, CUDA, threads).
     Info,
     /// Run a pipeline (`pipelines/<NAME>.toml`) on the configured sites.
@@ -329,6 +350,21 @@ fn dispatch(cli: &Cli) -> anyhow::Result<ExitCode> {
             if let Some(path) = json {
                 fs_err::write(path, serde_json::to_string_pretty(&e)?)?;
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Experiment { source, target, events, seeds, finetune_epochs, out, opts } => {
+            let plan = config::load(&cli.project)?;
+            let design = train::experiment::Design {
+                source: source.clone(),
+                target: target.clone(),
+                events: events.clone(),
+                seeds: (0..*seeds).map(|i| opts.seed + i).collect(),
+                spec: opts.spec(vec![source.clone()]),
+                finetune_epochs: *finetune_epochs,
+            };
+            fs_err::create_dir_all(out)?;
+            let report = train::experiment::transfer(&plan, &store, &design, out)?;
+            print!("{}", train::experiment::markdown(&report, &design));
             Ok(ExitCode::SUCCESS)
         }
         Command::Info => {

@@ -140,7 +140,7 @@ pub fn finetune(plan: &Plan, store: &Store, job: &FinetuneJob, spec: &Spec, out:
     let s = plan.site(site).ok_or_else(|| RunError::Site(site.into()))?;
     bundle::check_compatible(&parent, &parent.features, s.grid.res_x())?;
     let (samples, res) = samples_of(plan, store, &[site.to_owned()], &spec.sampling)?;
-    let train = limit_events(&samples, &samples.by_winter(|w| w < spec.held_back_from), events);
+    let train = limit_events(&samples, &samples.by_winter(|w| w < spec.held_back_from), events, spec.train.seed);
     if train.is_empty() {
         return Err(RunError::Empty {
             what: "fine-tuning",
@@ -178,7 +178,7 @@ pub fn target_only(
     out: &Path,
 ) -> Result<FitReport, RunError> {
     let (samples, res) = samples_of(plan, store, &[site.to_owned()], &spec.sampling)?;
-    let train = limit_events(&samples, &samples.by_winter(|w| w < spec.held_back_from), events);
+    let train = limit_events(&samples, &samples.by_winter(|w| w < spec.held_back_from), events, spec.train.seed);
     if train.is_empty() {
         return Err(RunError::Empty {
             what: "training",
@@ -220,24 +220,34 @@ pub struct Evaluation {
     pub reliability: Vec<metrics::ReliabilityBin>,
 }
 
-pub fn evaluate(
+/// A bundle's predictions on the labelled pixels of a site's held-back winters, with the baselines' scores.
+#[derive(Debug, Clone)]
+pub struct TestPredictions {
+    pub probs: Vec<f32>,
+    pub labels: Vec<bool>,
+    /// Event of each pixel (the bootstrap unit).
+    pub groups: Vec<usize>,
+    /// Slope (degrees) and PRA membership at the same pixels: the slope-only and PRA baselines.
+    pub slope: Vec<f32>,
+    pub pra: Vec<f32>,
+}
+
+/// Runs the bundle at `bundle_dir` on `site`'s patches from winter `from_winter` on (matched negatives drawn with
+/// `sampling`, so every model is scored on the same pixels).
+pub fn test_predictions(
     plan: &Plan,
     store: &Store,
     site: &str,
     bundle_dir: &Path,
     from_winter: i32,
     sampling: &SamplingParams,
-) -> Result<Evaluation, RunError> {
+) -> Result<TestPredictions, RunError> {
     let (vs, unet, meta) = bundle::load(bundle_dir, device())?;
     let s = plan.site(site).ok_or_else(|| RunError::Site(site.into()))?;
     let names: Vec<String> = CHANNELS.iter().map(|c| c.to_string()).collect();
     bundle::check_compatible(&meta, &names, s.grid.res_x())?;
-    let (samples, _) = samples_of(
-        plan,
-        store,
-        &[site.to_owned()],
-        &SamplingParams { patch: meta.patch as usize, ..sampling.clone() },
-    )?;
+    let sampling = SamplingParams { patch: meta.patch as usize, ..sampling.clone() };
+    let (samples, _) = samples_of(plan, store, &[site.to_owned()], &sampling)?;
     let test = samples.subset(&samples.by_winter(|w| w >= from_winter));
     if test.is_empty() {
         return Err(RunError::Empty {
@@ -247,20 +257,37 @@ pub fn evaluate(
     }
     let (x, ..) = test.tensors(&meta.norm_mean, &meta.norm_std, vs.device())?;
     let probs = fit::predict(&unet, &x, 256)?;
-    let (p, labels, groups) = test.labelled(&probs);
-    // Baselines: steeper is riskier (slope 30-45 degrees peaks are not modelled: a monotone score), and the fuzzy PRA.
-    let slope = test.channel_at_labels("slope");
-    let pra = test.channel_at_labels("pra");
-    let events: std::collections::BTreeSet<usize> = groups.iter().copied().collect();
+    let (probs, labels, groups) = test.labelled(&probs);
+    Ok(TestPredictions {
+        probs,
+        labels,
+        groups,
+        slope: test.channel_at_labels("slope"),
+        pra: test.channel_at_labels("pra"),
+    })
+}
+
+/// Scores a bundle on a site's held-back winters, with the slope-only and PRA baselines.
+pub fn evaluate(
+    plan: &Plan,
+    store: &Store,
+    site: &str,
+    bundle_dir: &Path,
+    from_winter: i32,
+    sampling: &SamplingParams,
+) -> Result<Evaluation, RunError> {
+    let t = test_predictions(plan, store, site, bundle_dir, from_winter, sampling)?;
+    let events: std::collections::BTreeSet<usize> = t.groups.iter().copied().collect();
     Ok(Evaluation {
         site: site.into(),
         from_winter,
         events: events.len(),
-        model: metrics::score(&p, &labels),
-        model_roc_auc_ci95: metrics::bootstrap_ci(&groups, &p, &labels, metrics::roc_auc, 1000, 7),
-        slope_only: Scores { brier: None, ..metrics::score(&slope, &labels) },
-        pra: metrics::score(&pra, &labels),
-        reliability: metrics::reliability(&p, &labels, 10),
+        model: metrics::score(&t.probs, &t.labels),
+        model_roc_auc_ci95: metrics::bootstrap_ci(&t.groups, &t.probs, &t.labels, metrics::roc_auc, 1000, 7),
+        // Slope and PRA are monotone scores, not probabilities: no Brier score.
+        slope_only: Scores { brier: None, ..metrics::score(&t.slope, &t.labels) },
+        pra: Scores { brier: None, ..metrics::score(&t.pra, &t.labels) },
+        reliability: metrics::reliability(&t.probs, &t.labels, 10),
     })
 }
 
@@ -268,12 +295,14 @@ fn unet_config(c: &UNetConfig) -> UNetConfig {
     UNetConfig { in_channels: CHANNELS.len() as i64, ..c.clone() }
 }
 
-/// The patches of the first `events` distinct events (by date) among `idx`, or all of them.
-fn limit_events(samples: &Samples, idx: &[usize], events: Option<usize>) -> Samples {
+/// The patches of `events` distinct events drawn at random (seeded) among those of `idx`, or all of them.
+fn limit_events(samples: &Samples, idx: &[usize], events: Option<usize>, seed: u64) -> Samples {
+    use rand::seq::SliceRandom;
     let Some(n) = events else { return samples.subset(idx) };
     let mut order: Vec<usize> = idx.iter().map(|i| samples.event[*i]).collect();
-    order.sort_by_key(|e| (samples.events[*e].date, *e));
+    order.sort_unstable();
     order.dedup();
+    order.shuffle(&mut <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(seed));
     let keep: std::collections::BTreeSet<usize> = order.into_iter().take(n).collect();
     samples.subset(&idx.iter().copied().filter(|i| keep.contains(&samples.event[*i])).collect::<Vec<_>>())
 }

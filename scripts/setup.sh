@@ -18,10 +18,10 @@ if [ ${#missing[@]} -gt 0 ]; then
   $sudo_cmd apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-if ! "$venv/bin/python" -c 'import torch, numpy, safetensors, sys; sys.exit(torch.__version__.split("+")[0] != "2.11.0")' 2>/dev/null; then
-  echo "setup: installing torch==2.11.0 (about 2.7 GB, a few minutes the first time), numpy, safetensors into $venv"
+if ! "$venv/bin/python" -c 'import torch, numpy, safetensors, sklearn, sys; sys.exit(torch.__version__.split("+")[0] != "2.11.0")' 2>/dev/null; then
+  echo "setup: installing torch==2.11.0 (about 2.7 GB, a few minutes the first time), numpy, safetensors, scikit-learn into $venv"
   mkdir -p "$(dirname "$venv")"
   python3 -m venv "$venv"
-  "$venv/bin/pip" install -q --disable-pip-version-check torch==2.11.0 numpy safetensors
+  "$venv/bin/pip" install -q --disable-pip-version-check torch==2.11.0 numpy safetensors scikit-learn
 fi
 echo "setup: ok (torch venv: $venv)"

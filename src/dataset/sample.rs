@@ -149,6 +149,21 @@ impl Samples {
         (s, l, g)
     }
 
+    /// Every channel's value at each labelled pixel (the order of [`Samples::labelled`]), for per-pixel models such as
+    /// gradient-boosted trees: one row of [`CHANNELS`] values per pixel.
+    pub fn labelled_rows(&self) -> Vec<Vec<f32>> {
+        let (pp, c) = (self.plane(), CHANNELS.len());
+        let mut out = Vec::new();
+        for i in 0..self.len() {
+            for p in 0..pp {
+                if self.mask[i * pp + p] > 0.0 {
+                    out.push((0..c).map(|ch| self.x[(i * c + ch) * pp + p]).collect());
+                }
+            }
+        }
+        out
+    }
+
     /// The values of channel `name` at labelled pixels (for baselines such as slope-only or PRA).
     pub fn channel_at_labels(&self, name: &str) -> Vec<f32> {
         let ch = CHANNELS.iter().position(|c| *c == name).expect("known channel");

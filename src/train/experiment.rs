@@ -90,6 +90,7 @@ pub fn transfer(plan: &Plan, store: &Store, d: &Design, out: &Path) -> Result<Re
         results.push(per_n_seeds("fine-tuned, frozen encoder", n, frozen));
         results.push(per_n_seeds("fine-tuned, full (encoder lr x0.1)", n, full));
     }
+    results.extend(gbt_reference(plan, store, d, &out.join("gbt"), &zero_shot)?);
     let base = |scores: &Vec<f32>| TestPredictions { probs: scores.clone(), ..zero_shot.clone() };
     results.push(("slope only".into(), 0, vec![base(&zero_shot.slope)]));
     results.push(("PRA (Veitinger 2016)".into(), 0, vec![base(&zero_shot.pra)]));
@@ -132,6 +133,96 @@ pub fn transfer(plan: &Plan, store: &Store, d: &Design, out: &Path) -> Result<Re
     fs_err::write(out.join("results.json"), serde_json::to_string_pretty(&report).unwrap_or_default()).map_err(io)?;
     fs_err::write(out.join("report.md"), markdown(&report, d)).map_err(io)?;
     Ok(report)
+}
+
+type Rows = Vec<(String, usize, Vec<TestPredictions>)>;
+
+/// Gradient-boosted trees on per-pixel terrain + weather (scikit-learn, `scripts/gbt_reference.py`), trained on the
+/// same pixels and the same N-event subsets as the networks and scored on the same test pixels.
+fn gbt_reference(
+    plan: &Plan,
+    store: &Store,
+    d: &Design,
+    dir: &Path,
+    zero_shot: &TestPredictions,
+) -> Result<Rows, RunError> {
+    let io = |e: std::io::Error| RunError::Io { path: dir.display().to_string(), source: e };
+    fs_err::create_dir_all(dir).map_err(io)?;
+    let held = d.spec.held_back_from;
+    let (source, _) = run::samples_of(plan, store, std::slice::from_ref(&d.source), &d.spec.sampling)?;
+    let source = source.subset(&source.by_winter(|w| w < held));
+    let (target, _) = run::samples_of(plan, store, std::slice::from_ref(&d.target), &d.spec.sampling)?;
+    let pool_idx = target.by_winter(|w| w < held);
+    let (pool, test) = (target.subset(&pool_idx), target.subset(&target.by_winter(|w| w >= held)));
+    write_table(&dir.join("source.csv"), &source, false).map_err(io)?;
+    write_table(&dir.join("pool.csv"), &pool, true).map_err(io)?;
+    write_table(&dir.join("test.csv"), &test, true).map_err(io)?;
+    let (_, test_labels, _) = test.labelled(&vec![0.0; test.len() * test.patch * test.patch]);
+    if test_labels != zero_shot.labels {
+        return Err(RunError::Reference("the exported test pixels differ from the networks' test pixels".into()));
+    }
+    let mut subsets = serde_json::Map::new();
+    for &n in d.events.iter().filter(|n| **n > 0) {
+        let by_seed: serde_json::Map<String, serde_json::Value> = d
+            .seeds
+            .iter()
+            .map(|s| (s.to_string(), serde_json::json!(run::draw_events(&target, &pool_idx, n, *s))))
+            .collect();
+        subsets.insert(n.to_string(), by_seed.into());
+    }
+    fs_err::write(dir.join("subsets.json"), serde_json::Value::from(subsets).to_string()).map_err(io)?;
+
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/gbt_reference.py");
+    let status = std::process::Command::new("python3").arg(&script).arg(dir).status().map_err(io)?;
+    if !status.success() {
+        return Err(RunError::Reference(format!(
+            "{} failed ({status}): it needs the venv's python with scikit-learn first on PATH (`make setup`)",
+            script.display()
+        )));
+    }
+    let text = fs_err::read_to_string(dir.join("predictions.json")).map_err(io)?;
+    let preds: serde_json::Value = serde_json::from_str(&text).map_err(|e| RunError::Reference(e.to_string()))?;
+    let as_pred = |v: &serde_json::Value| TestPredictions {
+        probs: v
+            .as_array()
+            .map(|a| a.iter().map(|x| x.as_f64().unwrap_or(f64::NAN) as f32).collect())
+            .unwrap_or_default(),
+        ..zero_shot.clone()
+    };
+    let mut rows: Rows =
+        vec![("trees (HistGradientBoosting), source only".into(), 0, vec![as_pred(&preds["zero-shot"])])];
+    for &n in d.events.iter().filter(|n| **n > 0) {
+        for (key, name) in [("target-only", "trees, target only"), ("pooled", "trees, source + target pooled")] {
+            let seeds: Vec<TestPredictions> =
+                preds[key][n.to_string()].as_object().map(|m| m.values().map(as_pred).collect()).unwrap_or_default();
+            if !seeds.is_empty() {
+                rows.push((name.into(), n, seeds));
+            }
+        }
+    }
+    Ok(rows)
+}
+
+/// One row per labelled pixel: the input channels (empty where missing), the label and (target tables) the event.
+fn write_table(path: &Path, s: &crate::dataset::Samples, with_event: bool) -> std::io::Result<()> {
+    let mut w = csv::Writer::from_path(path).map_err(std::io::Error::other)?;
+    let mut header: Vec<String> = crate::dataset::CHANNELS.iter().map(|c| c.to_string()).collect();
+    header.push("label".into());
+    if with_event {
+        header.push("event".into());
+    }
+    w.write_record(&header).map_err(std::io::Error::other)?;
+    let (_, labels, events) = s.labelled(&vec![0.0; s.len() * s.patch * s.patch]);
+    for ((row, label), event) in s.labelled_rows().into_iter().zip(labels).zip(events) {
+        let mut rec: Vec<String> =
+            row.iter().map(|v| if v.is_finite() { v.to_string() } else { String::new() }).collect();
+        rec.push((label as u8).to_string());
+        if with_event {
+            rec.push(event.to_string());
+        }
+        w.write_record(&rec).map_err(std::io::Error::other)?;
+    }
+    w.flush()
 }
 
 fn mean_sd(v: &[f64]) -> String {

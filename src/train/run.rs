@@ -27,6 +27,8 @@ pub enum RunError {
     Bundle(#[from] bundle::BundleError),
     #[error("{path}: {source}")]
     Io { path: String, source: std::io::Error },
+    #[error("reference model: {0}")]
+    Reference(String),
     #[error("no {what} patch: {hint}")]
     Empty { what: &'static str, hint: String },
 }
@@ -297,14 +299,19 @@ fn unet_config(c: &UNetConfig) -> UNetConfig {
 
 /// The patches of `events` distinct events drawn at random (seeded) among those of `idx`, or all of them.
 fn limit_events(samples: &Samples, idx: &[usize], events: Option<usize>, seed: u64) -> Samples {
-    use rand::seq::SliceRandom;
     let Some(n) = events else { return samples.subset(idx) };
+    let keep = draw_events(samples, idx, n, seed);
+    samples.subset(&idx.iter().copied().filter(|i| keep.contains(&samples.event[*i])).collect::<Vec<_>>())
+}
+
+/// `n` distinct events drawn at random (seeded) among the patches `idx`: the N-event subsets of learning curves.
+pub fn draw_events(samples: &Samples, idx: &[usize], n: usize, seed: u64) -> std::collections::BTreeSet<usize> {
+    use rand::seq::SliceRandom;
     let mut order: Vec<usize> = idx.iter().map(|i| samples.event[*i]).collect();
     order.sort_unstable();
     order.dedup();
     order.shuffle(&mut <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(seed));
-    let keep: std::collections::BTreeSet<usize> = order.into_iter().take(n).collect();
-    samples.subset(&idx.iter().copied().filter(|i| keep.contains(&samples.event[*i])).collect::<Vec<_>>())
+    order.into_iter().take(n).collect()
 }
 
 /// Splits off the patches of the latest `fraction` of events (by date) as validation.

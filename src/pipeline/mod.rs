@@ -88,7 +88,10 @@ pub fn run(plan: &Plan, pipeline: &Pipeline, sites: &[String], store: &Store, ct
         };
         for (site, outcome, seconds) in results {
             match &outcome {
-                Ok(msg) => info!(site = %site, stage = stage.name(), seconds = format!("{seconds:.1}"), "{msg}"),
+                Ok(msg) => {
+                    let first = msg.lines().next().unwrap_or_default();
+                    info!(site = %site, stage = stage.name(), seconds = format!("{seconds:.1}"), "{first}")
+                }
                 Err(e) => error!(site = %site, stage = stage.name(), "{e}"),
             }
             summary.units.push(UnitResult { site, stage: stage.name(), outcome, seconds });

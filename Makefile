@@ -7,7 +7,7 @@ export LIBTORCH_USE_PYTORCH := 1
 CARGO ?= cargo
 DEMO_ROOT ?= out
 
-.PHONY: help setup build test check lint fmt demo bench bench-terrain bench-weather experiment-transfer
+.PHONY: help setup build test check lint fmt demo bench bench-terrain bench-weather bench-train experiment-transfer
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -38,7 +38,7 @@ demo: setup ## onboard every bundled site, then the daily pipeline for $(DEMO_DA
 	./target/debug/avarisk --root $(DEMO_ROOT) run onboard
 	./target/debug/avarisk --root $(DEMO_ROOT) run daily --date $(DEMO_DATE) --offline
 
-bench: bench-terrain bench-weather ## all benchmarks (release build)
+bench: bench-terrain bench-weather bench-train ## all benchmarks (release build)
 
 bench-terrain: setup ## P1: terrain features vs gdaldem on an ~80 Mpx DEM built from the SRTM tiles
 	$(CARGO) bench --locked --bench terrain
@@ -50,3 +50,6 @@ experiment-transfer: setup ## the transfer experiment (Swiss source -> western T
 	$(CARGO) build --locked
 	./target/debug/avarisk --root $(DEMO_ROOT) run onboard --sites swiss-alps,tyrol-west
 	./target/debug/avarisk --root $(DEMO_ROOT) experiment --out $(DEMO_ROOT)/experiments/transfer --epochs 8
+
+bench-train: setup ## P3: U-Net training throughput, avarisk (tch) against the same network in PyTorch
+	$(CARGO) bench --locked --bench train

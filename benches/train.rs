@@ -27,7 +27,7 @@ fn main() {
     let site = plan.site("swiss-alps").unwrap();
     if !store.events(&site.id).exists() {
         let ctx = RunContext { date: chrono::Utc::now().date_naive(), from: None, offline: true };
-        let summary = pipeline::run(&plan, &plan.pipelines["onboard"], &[site.id.clone()], &store, &ctx);
+        let summary = pipeline::run(&plan, &plan.pipelines["onboard"], std::slice::from_ref(&site.id), &store, &ctx);
         assert_eq!(summary.failures().count(), 0, "onboarding the Swiss site failed: {summary:?}");
     }
     let samples = dataset::build(site, &store, &Default::default()).unwrap();

@@ -27,6 +27,8 @@ pub struct SamplingParams {
     /// Positives: cells within this radius of a start zone (default 1.5 cells).
     pub label_radius_m: Option<f64>,
     pub seed: u64,
+    /// Channels left out (set to the training mean, 0 after normalisation): feature ablation.
+    pub drop: Vec<String>,
 }
 
 impl Default for SamplingParams {
@@ -38,6 +40,7 @@ impl Default for SamplingParams {
             context_radius_m: 10_000.0,
             label_radius_m: None,
             seed: 7,
+            drop: Vec::new(),
         }
     }
 }
@@ -88,6 +91,16 @@ impl Samples {
             out.winter.push(self.winter[i]);
         }
         out
+    }
+
+    /// Sets the channels named in `drop` to NaN (0, the mean, once normalised), so a model cannot use them.
+    pub fn drop_channels(&mut self, drop: &[String]) {
+        let (pp, c) = (self.plane(), CHANNELS.len());
+        for ch in CHANNELS.iter().enumerate().filter(|(_, n)| drop.iter().any(|d| d == *n)).map(|(i, _)| i) {
+            for i in 0..self.len() {
+                self.x[(i * c + ch) * pp..(i * c + ch + 1) * pp].fill(f32::NAN);
+            }
+        }
     }
 
     /// Indices of patches whose winter satisfies `keep`.
@@ -200,7 +213,9 @@ pub fn build(site: &Site, store: &Store, params: &SamplingParams) -> Result<Samp
     } else {
         HashMap::new()
     };
-    Ok(sample_events(&rasters, events, &weather, params))
+    let mut samples = sample_events(&rasters, events, &weather, params);
+    samples.drop_channels(&params.drop);
+    Ok(samples)
 }
 
 /// The sampling itself, on rasters and events already in memory.

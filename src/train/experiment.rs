@@ -50,7 +50,76 @@ pub struct Report {
     pub test_events: usize,
     pub test_pixels: usize,
     pub cells: Vec<Cell>,
+    /// Fine-tuned (frozen encoder, N = [`ABLATION_EVENTS`]) without one channel group at a time.
+    pub ablation: Vec<Cell>,
     pub wall_seconds: f64,
+}
+
+/// Channel groups left out one at a time in the ablation.
+pub const ABLATION_GROUPS: [(&str, &[&str]); 3] = [
+    (
+        "terrain shape",
+        &[
+            "elevation",
+            "slope",
+            "aspect_sin",
+            "aspect_cos",
+            "plan_curvature",
+            "profile_curvature",
+            "tpi_1km",
+            "tpi_4km",
+        ],
+    ),
+    ("roughness and wind shelter", &["vrm", "wind_shelter", "pra"]),
+    ("weather", &["t_mean_c", "snow_depth_cm", "wind_speed_ms"]),
+];
+/// Labelled target events the ablation fine-tunes on.
+pub const ABLATION_EVENTS: usize = 25;
+
+/// For each channel group: pretrain without it, fine-tune (frozen encoder) on N target events per seed, score on the
+/// same test pixels.
+fn ablation(plan: &Plan, store: &Store, d: &Design, runs: &Path, all: &TestPredictions) -> Result<Vec<Cell>, RunError> {
+    let mut cells = Vec::new();
+    for (group, channels) in ABLATION_GROUPS {
+        let sampling = crate::dataset::SamplingParams {
+            drop: channels.iter().map(|c| c.to_string()).collect(),
+            ..d.spec.sampling.clone()
+        };
+        let spec = Spec { sampling: sampling.clone(), ..d.spec.clone() };
+        let tag = group.replace(' ', "-");
+        let source = runs.join(format!("ablation-{tag}-source"));
+        run::pretrain(plan, store, &spec, &source, false)?;
+        let mut preds = Vec::new();
+        for &seed in &d.seeds {
+            let spec = Spec {
+                sites: vec![d.target.clone()],
+                train: super::fit::TrainParams { seed, epochs: d.finetune_epochs, ..d.spec.train.clone() },
+                ..spec.clone()
+            };
+            let out = runs.join(format!("ablation-{tag}-n{ABLATION_EVENTS}-seed{seed}"));
+            let job = FinetuneJob {
+                site: d.target.clone(),
+                from: source.clone(),
+                events: Some(ABLATION_EVENTS),
+                mode: Mode::FreezeEncoder,
+            };
+            run::finetune(plan, store, &job, &spec, &out)?;
+            preds.push(run::test_predictions(plan, store, &d.target, &out, d.spec.held_back_from, &sampling)?);
+        }
+        let avg: Vec<f32> =
+            (0..all.labels.len()).map(|i| preds.iter().map(|p| p.probs[i]).sum::<f32>() / preds.len() as f32).collect();
+        let per = |m: Metric| preds.iter().filter_map(|p| m(&p.probs, &all.labels)).collect::<Vec<_>>();
+        cells.push(Cell {
+            method: format!("without {group}"),
+            events: ABLATION_EVENTS,
+            roc_auc: per(metrics::roc_auc),
+            pr_auc: per(metrics::pr_auc),
+            roc_auc_ci95: metrics::bootstrap_ci(&all.groups, &avg, &all.labels, metrics::roc_auc, 1000, 7),
+            pr_auc_ci95: metrics::bootstrap_ci(&all.groups, &avg, &all.labels, metrics::pr_auc, 1000, 7),
+            finetuned_minus_this_ci95: None,
+        });
+    }
+    Ok(cells)
 }
 
 /// Runs the experiment, writing bundles under `out/runs/` and the report to `out/report.md` and `out/results.json`.
@@ -121,12 +190,14 @@ pub fn transfer(plan: &Plan, store: &Store, d: &Design, out: &Path) -> Result<Re
             finetuned_minus_this_ci95: diff,
         });
     }
+    let ablation = ablation(plan, store, d, &runs, &zero_shot)?;
     let report = Report {
         source: d.source.clone(),
         target: d.target.clone(),
         test_events: groups.iter().collect::<std::collections::BTreeSet<_>>().len(),
         test_pixels: labels.len(),
         cells,
+        ablation,
         wall_seconds: t0.elapsed().as_secs_f64(),
     };
     let io = |e| RunError::Io { path: out.display().to_string(), source: e };
@@ -268,6 +339,32 @@ pub fn markdown(r: &Report, d: &Design) -> String {
             mean_sd(&c.pr_auc),
             ci(c.pr_auc_ci95),
             ci(c.finetuned_minus_this_ci95)
+        );
+    }
+    let _ = writeln!(s, "\nFeature ablation: fine-tuned (frozen encoder) on {ABLATION_EVENTS} target events, one channel group left out of pretraining and fine-tuning.\n");
+    let _ = writeln!(s, "| channels | ROC-AUC (mean ± sd over seeds) | 95% CI | PR-AUC | 95% CI |");
+    let _ = writeln!(s, "|---|---|---|---|---|");
+    if let Some(all) =
+        r.cells.iter().find(|c| c.method.starts_with("fine-tuned, frozen") && c.events == ABLATION_EVENTS)
+    {
+        let _ = writeln!(
+            s,
+            "| all | {} | {} | {} | {} |",
+            mean_sd(&all.roc_auc),
+            ci(all.roc_auc_ci95),
+            mean_sd(&all.pr_auc),
+            ci(all.pr_auc_ci95)
+        );
+    }
+    for c in &r.ablation {
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} | {} |",
+            c.method,
+            mean_sd(&c.roc_auc),
+            ci(c.roc_auc_ci95),
+            mean_sd(&c.pr_auc),
+            ci(c.pr_auc_ci95)
         );
     }
     let _ = writeln!(

@@ -93,6 +93,7 @@ pub fn pretrain(plan: &Plan, store: &Store, spec: &Spec, out: &Path, resume: boo
         tracing::info!(bundle = %out.display(), epochs_done = done, "resuming from the last checkpoint");
         (vs, unet, done)
     } else {
+        tch::manual_seed(spec.train.seed as i64); // the initial weights depend on the seed only
         let vs = nn::VarStore::new(device());
         let unet = UNet::new(&vs.root(), &unet_config(&spec.unet));
         (vs, unet, 0)
@@ -189,6 +190,7 @@ pub fn target_only(
     }
     let (fit_part, val_part) = split_latest(&train, 0.2);
     let (mean, std) = fit_part.channel_stats();
+    tch::manual_seed(spec.train.seed as i64);
     let vs = nn::VarStore::new(device());
     let cfg = unet_config(&spec.unet);
     let unet = UNet::new(&vs.root(), &cfg);

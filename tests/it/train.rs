@@ -88,3 +88,22 @@ fn train_resume_finetune_and_eval() {
     assert_eq!(o.status.code(), Some(1));
     assert!(text(&o).contains("elevation") && text(&o).contains("slope"), "{}", text(&o));
 }
+
+#[test]
+fn training_is_deterministic_for_a_seed_on_cpu() {
+    let root = onboarded("tyrol-west");
+    let r = root.path().to_str().unwrap();
+    let train = |out: &str| {
+        let o = avarisk(
+            &repo(),
+            &["--root", r, "train", "--sites", "tyrol-west", "--out", out, "--epochs", "1", "--seed", "3"],
+        );
+        assert!(o.status.success(), "{}", text(&o));
+        bundle::load(Path::new(out), tch::Device::Cpu).unwrap().0
+    };
+    let (a, b) = (root.path().join("a"), root.path().join("b"));
+    let (va, vb) = (train(a.to_str().unwrap()), train(b.to_str().unwrap()));
+    for (name, t) in va.variables() {
+        assert!(t.equal(&vb.variables()[&name]), "{name} differs between two runs with the same seed");
+    }
+}

@@ -83,6 +83,21 @@ pub enum Command {
         #[command(flatten)]
         opts: TrainOpts,
     },
+    /// Adapt a bundle to a site without labels: re-estimate its batch-norm statistics on the site's patches (AdaBN);
+    /// reports the domain-shift score first.
+    Adapt {
+        #[arg(long)]
+        site: String,
+        #[arg(long)]
+        from: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+        /// Passes over the target's patches.
+        #[arg(long, default_value_t = 10)]
+        passes: usize,
+        #[command(flatten)]
+        opts: TrainOpts,
+    },
     /// Score a bundle on a site's events of the held-back winters, with slope-only and PRA baselines.
     Eval {
         #[arg(long)]
@@ -338,6 +353,13 @@ fn dispatch(cli: &Cli) -> anyhow::Result<ExitCode> {
                 r.best_val_roc_auc,
                 out.display()
             );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Adapt { site, from, out, passes, opts } => {
+            let plan = config::load(&cli.project)?;
+            let shift = train::run::adapt(&plan, &store, site, from, &opts.spec(vec![site.clone()]), out, *passes)?;
+            let warn = if shift > train::run::DOMAIN_SHIFT_WARNING { " (large: expect a weaker transfer)" } else { "" };
+            println!("domain shift {shift:.2}{warn}; adapted bundle: {}", out.display());
             Ok(ExitCode::SUCCESS)
         }
         Command::Eval { bundle, site, from_winter, json } => {

@@ -1,6 +1,6 @@
 //! The transfer experiment: how much does a network pretrained on the data-rich source site gain on the few-sample
-//! target site, against the source model as is, a model trained on the target's events only, and the slope-only and
-//! PRA baselines; for N labelled target events and several seeds, scored on the target's held-back winters.
+//! target site, against the source model as is (and adapted without labels, AdaBN), a model trained on the target's
+//! events only, gradient-boosted trees, and the slope-only and PRA baselines; for N labelled target events and several seeds, scored on the target's held-back winters.
 //!
 //! Every model is scored on the same test pixels (the target's winters from `held_back_from` on, negatives drawn
 //! with a fixed sampling seed), so differences are paired. Per (method, N): mean and standard deviation of ROC-AUC
@@ -131,12 +131,18 @@ pub fn transfer(plan: &Plan, store: &Store, d: &Design, out: &Path) -> Result<Re
     let test =
         |bundle: &Path| run::test_predictions(plan, store, &d.target, bundle, d.spec.held_back_from, &d.spec.sampling);
     let zero_shot = test(&source)?;
+    let target_spec = Spec { sites: vec![d.target.clone()], ..d.spec.clone() };
+    let adapted = runs.join("adapted");
+    run::adapt(plan, store, &d.target, &source, &target_spec, &adapted, 10)?;
 
     let mut cells = Vec::new();
     let per_n_seeds = |name: &str, n: usize, preds: Vec<TestPredictions>| (name.to_owned(), n, preds);
-    let mut results = vec![per_n_seeds("zero-shot (source as is)", 0, vec![zero_shot.clone()])];
+    let mut results = vec![
+        per_n_seeds("zero-shot (source as is)", 0, vec![zero_shot.clone()]),
+        per_n_seeds("adapted (AdaBN), no labels", 0, vec![test(&adapted)?]),
+    ];
     for &n in d.events.iter().filter(|n| **n > 0) {
-        let (mut scratch, mut frozen, mut full) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut scratch, mut frozen, mut full, mut adapted_ft) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for &seed in &d.seeds {
             let spec = Spec {
                 sites: vec![d.target.clone()],
@@ -146,11 +152,12 @@ pub fn transfer(plan: &Plan, store: &Store, d: &Design, out: &Path) -> Result<Re
             let dir = |m: &str| runs.join(format!("{m}-n{n}-seed{seed}"));
             run::target_only(plan, store, &d.target, Some(n), &spec, &dir("target-only"))?;
             scratch.push(test(&dir("target-only"))?);
-            for (mode, name, acc) in [
-                (Mode::FreezeEncoder, "finetune-frozen", &mut frozen),
-                (Mode::Full { encoder_lr_factor: 0.1 }, "finetune-full", &mut full),
+            for (mode, from, name, acc) in [
+                (Mode::FreezeEncoder, &source, "finetune-frozen", &mut frozen),
+                (Mode::Full { encoder_lr_factor: 0.1 }, &source, "finetune-full", &mut full),
+                (Mode::FreezeEncoder, &adapted, "adapted-finetune-frozen", &mut adapted_ft),
             ] {
-                let job = FinetuneJob { site: d.target.clone(), from: source.clone(), events: Some(n), mode };
+                let job = FinetuneJob { site: d.target.clone(), from: from.clone(), events: Some(n), mode };
                 run::finetune(plan, store, &job, &spec, &dir(name))?;
                 acc.push(test(&dir(name))?);
             }
@@ -158,6 +165,7 @@ pub fn transfer(plan: &Plan, store: &Store, d: &Design, out: &Path) -> Result<Re
         results.push(per_n_seeds("target only (from scratch)", n, scratch));
         results.push(per_n_seeds("fine-tuned, frozen encoder", n, frozen));
         results.push(per_n_seeds("fine-tuned, full (encoder lr x0.1)", n, full));
+        results.push(per_n_seeds("adapted (AdaBN) + fine-tuned, frozen", n, adapted_ft));
     }
     results.extend(gbt_reference(plan, store, d, &out.join("gbt"), &zero_shot)?);
     let base = |scores: &Vec<f32>| TestPredictions { probs: scores.clone(), ..zero_shot.clone() };

@@ -27,6 +27,8 @@ pub enum RunError {
     Bundle(#[from] bundle::BundleError),
     #[error("{path}: {source}")]
     Io { path: String, source: std::io::Error },
+    #[error("tensor: {0}")]
+    Tensor(#[from] tch::TchError),
     #[error("reference model: {0}")]
     Reference(String),
     #[error("no {what} patch: {hint}")]
@@ -141,8 +143,9 @@ pub fn finetune(plan: &Plan, store: &Store, job: &FinetuneJob, spec: &Spec, out:
     let (site, events, mode) = (site.as_str(), *events, *mode);
     let (vs, unet, parent) = bundle::load(from, device())?;
     let s = plan.site(site).ok_or_else(|| RunError::Site(site.into()))?;
-    bundle::check_compatible(&parent, &parent.features, s.grid.res_x())?;
+    bundle::check_compatible(&parent, &channel_names(), s.grid.res_x())?;
     let (samples, res) = samples_of(plan, store, &[site.to_owned()], &spec.sampling)?;
+    let shift = report_domain_shift(&parent, &samples.subset(&samples.by_winter(|w| w < spec.held_back_from)), site);
     let train = limit_events(&samples, &samples.by_winter(|w| w < spec.held_back_from), events, spec.train.seed);
     if train.is_empty() {
         return Err(RunError::Empty {
@@ -163,7 +166,7 @@ pub fn finetune(plan: &Plan, store: &Store, job: &FinetuneJob, spec: &Spec, out:
         resolution_m: res,
         patch: parent.patch,
         unet: parent.unet.clone(),
-        metrics: serde_json::json!({ "site": site, "mode": format!("{mode:?}"), "events": events, "train_patches": fit_part.len(), "fit": report }),
+        metrics: serde_json::json!({ "site": site, "mode": format!("{mode:?}"), "events": events, "train_patches": fit_part.len(), "domain_shift": shift, "fit": report }),
         parent: Some(parent_name.clone()),
         data_hash: data_hash(&fit_part),
         versions: versions(),
@@ -293,6 +296,88 @@ pub fn evaluate(
         pra: Scores { brier: None, ..metrics::score(&t.pra, &t.labels) },
         reliability: metrics::reliability(&t.probs, &t.labels, 10),
     })
+}
+
+/// Standardised mean difference above which the target is reported as far from the source.
+pub const DOMAIN_SHIFT_WARNING: f64 = 0.5;
+
+/// Domain-shift score between a bundle's training data and `target`'s: the mean over input channels of
+/// |target mean - source mean| / source standard deviation (a standardised mean difference; 0 = same centre,
+/// 1 = a full standard deviation apart). Channels the target lacks entirely are left out.
+pub fn domain_shift(source: &BundleMeta, target: &Samples) -> f64 {
+    let (mean, _) = target.channel_stats();
+    let diffs: Vec<f64> = (0..mean.len())
+        .filter(|&c| !target.is_empty() && source.norm_std.get(c).is_some_and(|s| *s > 0.0))
+        .map(|c| ((mean[c] - source.norm_mean[c]) / source.norm_std[c]).abs() as f64)
+        .collect();
+    diffs.iter().sum::<f64>() / diffs.len().max(1) as f64
+}
+
+fn report_domain_shift(source: &BundleMeta, target: &Samples, site: &str) -> f64 {
+    let shift = domain_shift(source, target);
+    if shift > DOMAIN_SHIFT_WARNING {
+        tracing::warn!(site, shift = format!("{shift:.2}"), "the target's features are far from the source's (standardised mean difference above {DOMAIN_SHIFT_WARNING}): expect a weaker transfer");
+    } else {
+        tracing::info!(site, shift = format!("{shift:.2}"), "domain shift between source and target features");
+    }
+    shift
+}
+
+/// Unsupervised adaptation by re-estimating batch-norm statistics on the target (AdaBN, Li et al. 2016): the
+/// bundle's network runs in training mode, without gradients, over the target's unlabelled patches (winters before
+/// `spec.held_back_from`) for `passes` passes, so every batch-norm layer's running mean and variance move to the
+/// target's; no weight changes. Returns the domain-shift score measured before.
+pub fn adapt(
+    plan: &Plan,
+    store: &Store,
+    site: &str,
+    from: &Path,
+    spec: &Spec,
+    out: &Path,
+    passes: usize,
+) -> Result<f64, RunError> {
+    let (vs, unet, parent) = bundle::load(from, device())?;
+    let s = plan.site(site).ok_or_else(|| RunError::Site(site.into()))?;
+    bundle::check_compatible(&parent, &channel_names(), s.grid.res_x())?;
+    let (samples, _) = samples_of(plan, store, &[site.to_owned()], &spec.sampling)?;
+    let target = samples.subset(&samples.by_winter(|w| w < spec.held_back_from));
+    if target.is_empty() {
+        return Err(RunError::Empty {
+            what: "adaptation",
+            hint: format!("no patch of `{site}` before winter {}", spec.held_back_from),
+        });
+    }
+    let shift = report_domain_shift(&parent, &target, site);
+    let (x, ..) = target.tensors(&parent.norm_mean, &parent.norm_std, vs.device())?;
+    let n = x.size()[0];
+    tch::manual_seed(spec.train.seed as i64);
+    tch::no_grad(|| -> Result<(), RunError> {
+        for _ in 0..passes {
+            let mut start = 0;
+            while start < n {
+                let len = (spec.train.batch as i64).min(n - start);
+                // Only the side effect matters: batch norm updates its running statistics in training mode.
+                let _logits = unet.f_forward_t(&x.f_narrow(0, start, len)?, true)?;
+                start += len;
+            }
+        }
+        Ok(())
+    })?;
+    let meta = BundleMeta {
+        name: out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+        created: chrono::Utc::now().to_rfc3339(),
+        parent: Some(bundle::lineage_id(from)?),
+        metrics: serde_json::json!({ "site": site, "adapted": "AdaBN", "passes": passes, "patches": target.len(), "domain_shift": shift }),
+        data_hash: data_hash(&target),
+        versions: versions(),
+        ..parent
+    };
+    bundle::save(out, &vs, &meta)?;
+    Ok(shift)
+}
+
+fn channel_names() -> Vec<String> {
+    CHANNELS.iter().map(|c| c.to_string()).collect()
 }
 
 fn unet_config(c: &UNetConfig) -> UNetConfig {

@@ -107,3 +107,45 @@ fn training_is_deterministic_for_a_seed_on_cpu() {
         assert!(t.equal(&vb.variables()[&name]), "{name} differs between two runs with the same seed");
     }
 }
+
+#[test]
+fn adapting_without_labels_moves_only_batch_norm_statistics() {
+    let root = onboarded("tyrol-west");
+    let r = root.path().to_str().unwrap();
+    let (src, ada) = (root.path().join("src"), root.path().join("ada"));
+    let o = avarisk(
+        &repo(),
+        &["--root", r, "train", "--sites", "tyrol-west", "--out", src.to_str().unwrap(), "--epochs", "1"],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let o = avarisk(
+        &repo(),
+        &[
+            "--root",
+            r,
+            "adapt",
+            "--site",
+            "tyrol-west",
+            "--from",
+            src.to_str().unwrap(),
+            "--out",
+            ada.to_str().unwrap(),
+            "--passes",
+            "2",
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("domain shift"), "{}", text(&o));
+    let (a, b) = (bundle::load(&src, device()).unwrap().0, bundle::load(&ada, device()).unwrap().0);
+    let (va, vb) = (a.variables(), b.variables());
+    let mut moved = 0;
+    for (name, t) in &va {
+        if name.ends_with("running_mean") || name.ends_with("running_var") {
+            moved += usize::from(!t.equal(&vb[name]));
+        } else {
+            assert!(t.equal(&vb[name]), "{name}: adaptation must not change weights");
+        }
+    }
+    assert!(moved > 0, "batch-norm statistics were re-estimated");
+    assert!(bundle::read_meta(&ada).unwrap().metrics["domain_shift"].as_f64().is_some());
+}

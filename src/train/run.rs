@@ -144,17 +144,8 @@ pub fn finetune(plan: &Plan, store: &Store, job: &FinetuneJob, spec: &Spec, out:
     let (vs, unet, parent) = bundle::load(from, device())?;
     let s = plan.site(site).ok_or_else(|| RunError::Site(site.into()))?;
     bundle::check_compatible(&parent, &channel_names(), s.grid.res_x())?;
-    let (samples, res) = samples_of(plan, store, &[site.to_owned()], &spec.sampling)?;
-    let shift = report_domain_shift(&parent, &samples.subset(&samples.by_winter(|w| w < spec.held_back_from)), site);
-    let train = limit_events(&samples, &samples.by_winter(|w| w < spec.held_back_from), events, spec.train.seed);
-    if train.is_empty() {
-        return Err(RunError::Empty {
-            what: "fine-tuning",
-            hint: format!("no event of `{site}` before winter {}", spec.held_back_from),
-        });
-    }
-    // Validation: a fifth of the training events (the latest), never the held-back test winters.
-    let (fit_part, val_part) = split_latest(&train, 0.2);
+    let (pool, fit_part, val_part, res) = target_training(plan, store, site, events, spec)?;
+    let shift = report_domain_shift(&parent, &pool, site);
     let (mean, std) = (parent.norm_mean.clone(), parent.norm_std.clone());
     let parent_name = bundle::lineage_id(from)?;
     let meta = |report: Option<&FitReport>, _epochs: usize| BundleMeta {
@@ -183,15 +174,7 @@ pub fn target_only(
     spec: &Spec,
     out: &Path,
 ) -> Result<FitReport, RunError> {
-    let (samples, res) = samples_of(plan, store, &[site.to_owned()], &spec.sampling)?;
-    let train = limit_events(&samples, &samples.by_winter(|w| w < spec.held_back_from), events, spec.train.seed);
-    if train.is_empty() {
-        return Err(RunError::Empty {
-            what: "training",
-            hint: format!("no event of `{site}` before winter {}", spec.held_back_from),
-        });
-    }
-    let (fit_part, val_part) = split_latest(&train, 0.2);
+    let (_, fit_part, val_part, res) = target_training(plan, store, site, events, spec)?;
     let (mean, std) = fit_part.channel_stats();
     tch::manual_seed(spec.train.seed as i64);
     let vs = nn::VarStore::new(device());
@@ -296,6 +279,29 @@ pub fn evaluate(
         pra: Scores { brier: None, ..metrics::score(&t.pra, &t.labels) },
         reliability: metrics::reliability(&t.probs, &t.labels, 10),
     })
+}
+
+/// A site's patches before `spec.held_back_from` (the pool), the `events` drawn from them split into fitting and
+/// validation parts (the latest fifth of the events validates; the held-back test winters are never touched), and the
+/// site's resolution.
+fn target_training(
+    plan: &Plan,
+    store: &Store,
+    site: &str,
+    events: Option<usize>,
+    spec: &Spec,
+) -> Result<(Samples, Samples, Samples, f64), RunError> {
+    let (samples, res) = samples_of(plan, store, &[site.to_owned()], &spec.sampling)?;
+    let pool_idx = samples.by_winter(|w| w < spec.held_back_from);
+    let train = limit_events(&samples, &pool_idx, events, spec.train.seed);
+    if train.is_empty() {
+        return Err(RunError::Empty {
+            what: "training",
+            hint: format!("no event of `{site}` before winter {}", spec.held_back_from),
+        });
+    }
+    let (fit_part, val_part) = split_latest(&train, 0.2);
+    Ok((samples.subset(&pool_idx), fit_part, val_part, res))
 }
 
 /// Standardised mean difference above which the target is reported as far from the source.

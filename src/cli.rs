@@ -53,9 +53,6 @@ pub enum Command {
     Features(FeaturesCommand),
     /// Pretrain the release network on the events of one or several (data-rich) sites; writes a model bundle.
     Train {
-        /// Comma-separated source site ids (onboarded: DEM, terrain, observations).
-        #[arg(long, value_delimiter = ',', required = true)]
-        sites: Vec<String>,
         /// Bundle directory to write (checkpointed after every epoch).
         #[arg(long)]
         out: PathBuf,
@@ -146,30 +143,58 @@ pub enum Command {
     },
 }
 
-/// Options of a training run.
+/// Options of a training run. Every run starts from the `train` stage of `--pipeline` (sites, splits, sampling,
+/// optimisation); the other flags override single values of it for this run.
 #[derive(Debug, Clone, clap::Args)]
 pub struct TrainOpts {
+    /// Pipeline whose `train` stage holds the parameters.
+    #[arg(long, default_value = "pretrain")]
+    pub pipeline: String,
+    /// Comma-separated source site ids (default: the stage's).
+    #[arg(long, value_delimiter = ',')]
+    pub sites: Vec<String>,
     /// Winters from this one on are held back (validation when pretraining, test when fine-tuning).
-    #[arg(long, default_value_t = 2018)]
-    pub held_back_from: i32,
-    #[arg(long, default_value_t = 15)]
-    pub epochs: usize,
-    #[arg(long, default_value_t = 7)]
-    pub seed: u64,
+    #[arg(long)]
+    pub held_back_from: Option<i32>,
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    #[arg(long)]
+    pub seed: Option<u64>,
     /// Base learning rate.
-    #[arg(long, default_value_t = 2e-3)]
-    pub lr: f64,
+    #[arg(long)]
+    pub lr: Option<f64>,
 }
 
 impl TrainOpts {
-    fn spec(&self, sites: Vec<String>) -> train::run::Spec {
-        train::run::Spec {
-            sites,
-            held_back_from: self.held_back_from,
-            sampling: dataset::SamplingParams { seed: self.seed, ..Default::default() },
-            train: train::fit::TrainParams { epochs: self.epochs, seed: self.seed, lr: self.lr, ..Default::default() },
-            unet: Default::default(),
+    /// The run's training spec: the pipeline's `train` stage (or the defaults), with this run's overrides.
+    fn spec(&self, plan: &Plan) -> anyhow::Result<train::run::Spec> {
+        let stage = plan
+            .pipelines
+            .get(&self.pipeline)
+            .and_then(|p| p.stages.iter().find_map(|s| if let Stage::Train(t) = s { Some(t.clone()) } else { None }));
+        let base = stage.unwrap_or_else(|| config::TrainStage {
+            sites: Vec::new(),
+            held_back_from: 2018,
+            sampling: Default::default(),
+            train: Default::default(),
+        });
+        let seed = self.seed.unwrap_or(base.train.seed);
+        let sites = if self.sites.is_empty() { base.sites.clone() } else { self.sites.clone() };
+        if sites.is_empty() {
+            bail!("no source sites: give --sites or a `train` stage in pipelines/{}.toml", self.pipeline);
         }
+        Ok(train::run::Spec {
+            sites,
+            held_back_from: self.held_back_from.unwrap_or(base.held_back_from),
+            sampling: dataset::SamplingParams { seed, ..base.sampling },
+            train: train::fit::TrainParams {
+                epochs: self.epochs.unwrap_or(base.train.epochs),
+                lr: self.lr.unwrap_or(base.train.lr),
+                seed,
+                ..base.train
+            },
+            unet: Default::default(),
+        })
     }
 }
 
@@ -324,9 +349,9 @@ fn dispatch(cli: &Cli) -> anyhow::Result<ExitCode> {
             one_stage(&cli.project, pipeline, site, Stage::WeatherFeatures(Default::default()), &store, &ctx)
         }
         Command::Run { pipeline, sites, when } => run(&cli.project, pipeline, sites, &store, &when.context()),
-        Command::Train { sites, out, resume, opts } => {
+        Command::Train { out, resume, opts } => {
             let plan = config::load(&cli.project)?;
-            let r = train::run::pretrain(&plan, &store, &opts.spec(sites.clone()), out, *resume)?;
+            let r = train::run::pretrain(&plan, &store, &opts.spec(&plan)?, out, *resume)?;
             println!(
                 "best epoch {} of {}, validation ROC-AUC {:?}: {}",
                 r.best_epoch,
@@ -343,7 +368,7 @@ fn dispatch(cli: &Cli) -> anyhow::Result<ExitCode> {
                 "full" => train::fit::Mode::Full { encoder_lr_factor: 0.1 },
                 other => bail!("unknown --mode `{other}`: use freeze or full"),
             };
-            let spec = opts.spec(vec![site.clone()]);
+            let spec = train::run::Spec { sites: vec![site.clone()], ..opts.spec(&plan)? };
             let job = train::run::FinetuneJob { site: site.clone(), from: from.clone(), events: *events, mode };
             let r = train::run::finetune(&plan, &store, &job, &spec, out)?;
             println!(
@@ -357,7 +382,8 @@ fn dispatch(cli: &Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Adapt { site, from, out, passes, opts } => {
             let plan = config::load(&cli.project)?;
-            let shift = train::run::adapt(&plan, &store, site, from, &opts.spec(vec![site.clone()]), out, *passes)?;
+            let spec = train::run::Spec { sites: vec![site.clone()], ..opts.spec(&plan)? };
+            let shift = train::run::adapt(&plan, &store, site, from, &spec, out, *passes)?;
             let warn = if shift > train::run::DOMAIN_SHIFT_WARNING { " (large: expect a weaker transfer)" } else { "" };
             println!("domain shift {shift:.2}{warn}; adapted bundle: {}", out.display());
             Ok(ExitCode::SUCCESS)
@@ -380,8 +406,8 @@ fn dispatch(cli: &Cli) -> anyhow::Result<ExitCode> {
                 source: source.clone(),
                 target: target.clone(),
                 events: events.clone(),
-                seeds: (0..*seeds).map(|i| opts.seed + i).collect(),
-                spec: opts.spec(vec![source.clone()]),
+                seeds: (0..*seeds).map(|i| opts.seed.unwrap_or(7) + i).collect(),
+                spec: train::run::Spec { sites: vec![source.clone()], ..opts.spec(&plan)? },
                 finetune_epochs: *finetune_epochs,
             };
             fs_err::create_dir_all(out)?;

@@ -7,6 +7,7 @@ use chrono_tz::Tz;
 
 use super::raw::{RawColumn, RawPipeline, RawSite, RawStage, RawWeather};
 use super::{ConfigError, RawConfig};
+use crate::dataset::SamplingParams;
 use crate::features::terrain::{Feature, TerrainParams, WindShelterParams};
 use crate::features::weather::WeatherFeatureParams;
 use crate::geo::{Bounds, Crs, Grid, Resampling};
@@ -17,6 +18,7 @@ use crate::ingest::weather::open_meteo::{self, Endpoint};
 use crate::ingest::weather::schema::Variable;
 use crate::ingest::weather::station_csv::StationFormat;
 use crate::ingest::weather::units::{ColumnSpec, Unit};
+use crate::train::fit::TrainParams;
 
 /// How far (degrees) site bounds may reach beyond the CRS's registered area of use. Projections stay accurate a
 /// little beyond it; much further means a wrong CRS or swapped axes.
@@ -166,6 +168,7 @@ pub enum Stage {
     Dem(DemParams),
     Terrain(TerrainParams),
     Observations(ObservationParams),
+    Train(TrainStage),
     Weather(FetchParams),
     WeatherFeatures(WeatherFeatureParams),
 }
@@ -176,10 +179,20 @@ impl Stage {
             Stage::Dem(_) => "dem",
             Stage::Terrain(_) => "terrain",
             Stage::Observations(_) => "observations",
+            Stage::Train(_) => "train",
             Stage::Weather(_) => "weather",
             Stage::WeatherFeatures(_) => "weather_features",
         }
     }
+}
+
+/// What to train on and how (the `train` stage).
+#[derive(Debug, Clone)]
+pub struct TrainStage {
+    pub sites: Vec<String>,
+    pub held_back_from: i32,
+    pub sampling: SamplingParams,
+    pub train: TrainParams,
 }
 
 /// Validates raw configuration into a [`Plan`], or returns every problem found.
@@ -201,6 +214,20 @@ pub fn compile(raw: &RawConfig) -> Result<Plan, Vec<ConfigError>> {
         let mut e = Errors { file, list: &mut errors };
         if let Some(p) = compile_pipeline(name, file, rp, &mut e) {
             pipelines.insert(name.clone(), p);
+        }
+    }
+    // Stages that name sites must name configured ones.
+    for p in pipelines.values() {
+        for (i, stage) in p.stages.iter().enumerate() {
+            if let Stage::Train(t) = stage {
+                for id in t.sites.iter().filter(|id| !ids.contains(*id)) {
+                    errors.push(ConfigError::new(
+                        &p.file,
+                        format!("stages[{i}].sites"),
+                        format!("no site `{id}` is configured"),
+                    ));
+                }
+            }
         }
     }
     if errors.is_empty() {
@@ -643,6 +670,51 @@ fn compile_pipeline(name: &str, file: &Path, rp: &RawPipeline, e: &mut Errors) -
                     }
                 }
                 Stage::Dem(p)
+            }
+            RawStage::Train {
+                sites,
+                held_back_from,
+                epochs,
+                batch,
+                lr,
+                weight_decay,
+                patience,
+                seed,
+                patch,
+                negatives,
+            } => {
+                let (d, ds) = (TrainParams::default(), SamplingParams::default());
+                let t = TrainStage {
+                    sites: sites.clone(),
+                    held_back_from: held_back_from.unwrap_or(2018),
+                    sampling: SamplingParams {
+                        patch: patch.unwrap_or(ds.patch),
+                        negatives: negatives.unwrap_or(ds.negatives),
+                        seed: seed.unwrap_or(ds.seed),
+                        ..ds
+                    },
+                    train: TrainParams {
+                        epochs: epochs.unwrap_or(d.epochs),
+                        batch: batch.unwrap_or(d.batch),
+                        lr: lr.unwrap_or(d.lr),
+                        weight_decay: weight_decay.unwrap_or(d.weight_decay),
+                        patience: patience.unwrap_or(d.patience),
+                        seed: seed.unwrap_or(d.seed),
+                    },
+                };
+                if t.sites.is_empty() {
+                    e.push(key("sites"), "name at least one source site");
+                }
+                if t.sampling.patch < 8 || t.sampling.patch % 4 != 0 {
+                    e.push(key("patch"), format!("must be a multiple of 4, at least 8, got {}", t.sampling.patch));
+                }
+                if t.train.epochs == 0 || t.train.batch == 0 {
+                    e.push(key("epochs"), "epochs and batch must be at least 1");
+                }
+                if !(t.train.lr > 0.0 && t.train.lr < 1.0) {
+                    e.push(key("lr"), format!("must be in (0, 1), got {}", t.train.lr));
+                }
+                Stage::Train(t)
             }
             RawStage::Observations { label_radius_m } => {
                 if let Some(r) = label_radius_m {

@@ -232,6 +232,38 @@ pub enum RawStage {
         #[serde(default)]
         label_radius_m: Option<f64>,
     },
+    /// Train the release network on the events of `sites` (run with `avarisk train --pipeline NAME --out DIR`).
+    Train {
+        /// Source site ids (several: all data-rich sites together).
+        sites: Vec<String>,
+        /// Winters from this one on (the year of their October) are held back for validation. Default 2018.
+        #[serde(default)]
+        held_back_from: Option<i32>,
+        /// Default 15.
+        #[serde(default)]
+        epochs: Option<usize>,
+        /// Default 64.
+        #[serde(default)]
+        batch: Option<usize>,
+        /// Base learning rate (AdamW). Default 0.002.
+        #[serde(default)]
+        lr: Option<f64>,
+        /// Default 0.0001.
+        #[serde(default)]
+        weight_decay: Option<f64>,
+        /// Epochs without a better validation ROC-AUC before stopping. Default 4.
+        #[serde(default)]
+        patience: Option<usize>,
+        /// Seed of sampling, initial weights and shuffling. Default 7.
+        #[serde(default)]
+        seed: Option<u64>,
+        /// Patch side in cells (a multiple of 4). Default 32.
+        #[serde(default)]
+        patch: Option<usize>,
+        /// Negatives labelled per patch. Default 8.
+        #[serde(default)]
+        negatives: Option<usize>,
+    },
     /// Fetch or read the site's weather into its store.
     Weather {
         /// Requests in flight at once across sites and points. Default 8.

@@ -63,6 +63,7 @@ fn rank(stage: &Stage) -> usize {
         Stage::Observations(_) => 2,
         Stage::Weather(_) => 3,
         Stage::WeatherFeatures(_) => 4,
+        Stage::Train(_) => 5,
     }
 }
 
@@ -163,6 +164,8 @@ pub fn run_stage(site: &Site, stage: &Stage, store: &Store, ctx: &RunContext) ->
             Ok(summary.to_string().trim_end().to_owned())
         }
         Stage::Weather(p) => run_weather(&[site], p, store, ctx).pop().expect("one site").1,
+        // Training spans sites and writes a bundle, not a site output.
+        Stage::Train(_) => Err("train stages run with `avarisk train --pipeline NAME --out DIR`".into()),
         Stage::WeatherFeatures(p) => {
             if site.weather.is_none() {
                 return Ok("skipped: no [weather] source".into());

@@ -6,7 +6,10 @@ fn every_shipped_site_and_pipeline_validates() {
     let plan = avarisk::config::load(&repo()).unwrap_or_else(|r| panic!("{r}"));
     let ids: Vec<&str> = plan.sites.iter().map(|s| s.id.as_str()).collect();
     assert_eq!(ids, ["avawog", "swiss-alps", "tyrol-west"]);
-    assert!(plan.pipelines.contains_key("onboard"));
+    assert!(plan.pipelines.contains_key("onboard") && plan.pipelines.contains_key("daily"));
+    assert!(
+        matches!(plan.pipelines["pretrain"].stages[0], avarisk::config::Stage::Train(ref t) if t.sites == ["swiss-alps"])
+    );
     let swiss = plan.site("swiss-alps").unwrap();
     assert_eq!(swiss.grid.crs.epsg, Some(2056));
     assert_eq!((swiss.grid.width, swiss.grid.height), (3230, 1898));
@@ -98,4 +101,19 @@ fn a_geographic_crs_is_refused_for_a_metre_grid() {
     let p = temp_project(&[("demo", &GOOD.replace("DEMPATH", &srtm("N47E010")).replace("EPSG:31287", "EPSG:4326"))]);
     let out = text(&avarisk(p.path(), &["validate"]));
     assert!(out.contains("`crs`") && out.contains("not a projected CRS"), "{out}");
+}
+
+#[test]
+fn a_train_stage_must_name_configured_sites() {
+    let p = temp_project(&[("demo", &GOOD.replace("DEMPATH", &srtm("N47E010")))]);
+    std::fs::write(
+        p.path().join("pipelines/pretrain.toml"),
+        "description = \"x\"\n[[stages]]\nstage = \"train\"\nsites = [\"demo\", \"atlantis\"]\npatch = 30\n",
+    )
+    .unwrap();
+    let o = avarisk(p.path(), &["validate"]);
+    assert_eq!(o.status.code(), Some(2));
+    let out = text(&o);
+    assert!(out.contains("`stages[0].sites`") && out.contains("atlantis"), "{out}");
+    assert!(out.contains("`stages[0].patch`"), "{out}");
 }

@@ -212,22 +212,8 @@ pub fn compile(raw: &RawConfig) -> Result<Plan, Vec<ConfigError>> {
     let mut pipelines = BTreeMap::new();
     for (name, (file, rp)) in &raw.pipelines {
         let mut e = Errors { file, list: &mut errors };
-        if let Some(p) = compile_pipeline(name, file, rp, &mut e) {
+        if let Some(p) = compile_pipeline(name, file, rp, &ids, &mut e) {
             pipelines.insert(name.clone(), p);
-        }
-    }
-    // Stages that name sites must name configured ones.
-    for p in pipelines.values() {
-        for (i, stage) in p.stages.iter().enumerate() {
-            if let Stage::Train(t) = stage {
-                for id in t.sites.iter().filter(|id| !ids.contains(*id)) {
-                    errors.push(ConfigError::new(
-                        &p.file,
-                        format!("stages[{i}].sites"),
-                        format!("no site `{id}` is configured"),
-                    ));
-                }
-            }
         }
     }
     if errors.is_empty() {
@@ -648,7 +634,13 @@ fn compile_delimiter(raw: Option<&str>, default: u8, key: &str, e: &mut Errors) 
     }
 }
 
-fn compile_pipeline(name: &str, file: &Path, rp: &RawPipeline, e: &mut Errors) -> Option<Pipeline> {
+fn compile_pipeline(
+    name: &str,
+    file: &Path,
+    rp: &RawPipeline,
+    sites: &BTreeSet<String>,
+    e: &mut Errors,
+) -> Option<Pipeline> {
     let before = e.count();
     if rp.description.trim().is_empty() {
         e.push("description", "say what the pipeline is for");
@@ -704,6 +696,9 @@ fn compile_pipeline(name: &str, file: &Path, rp: &RawPipeline, e: &mut Errors) -
                 };
                 if t.sites.is_empty() {
                     e.push(key("sites"), "name at least one source site");
+                }
+                for id in t.sites.iter().filter(|id| !sites.contains(*id)) {
+                    e.push(key("sites"), format!("no site `{id}` is configured"));
                 }
                 if t.sampling.patch < 8 || t.sampling.patch % 4 != 0 {
                     e.push(key("patch"), format!("must be a multiple of 4, at least 8, got {}", t.sampling.patch));

@@ -638,7 +638,7 @@ fn compile_pipeline(
     name: &str,
     file: &Path,
     rp: &RawPipeline,
-    sites: &BTreeSet<String>,
+    site_ids: &BTreeSet<String>,
     e: &mut Errors,
 ) -> Option<Pipeline> {
     let before = e.count();
@@ -697,7 +697,7 @@ fn compile_pipeline(
                 if t.sites.is_empty() {
                     e.push(key("sites"), "name at least one source site");
                 }
-                for id in t.sites.iter().filter(|id| !sites.contains(*id)) {
+                for id in t.sites.iter().filter(|id| !site_ids.contains(*id)) {
                     e.push(key("sites"), format!("no site `{id}` is configured"));
                 }
                 if t.sampling.patch < 8 || t.sampling.patch % 4 != 0 {

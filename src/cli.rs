@@ -104,9 +104,9 @@ pub enum Command {
         /// First held-back winter (the year of its October).
         #[arg(long, default_value_t = 2018)]
         from_winter: i32,
-        /// Also write the evaluation as JSON here.
+        /// Also write a report here: report.md, eval.json, reliability.png (and learning_curve.png).
         #[arg(long)]
-        json: Option<PathBuf>,
+        report: Option<PathBuf>,
     },
     /// The transfer experiment: source model as is, target-only training, fine-tuning (frozen and full) and the
     /// slope/PRA baselines for N labelled target events over several seeds; writes `report.md` and `results.json`.
@@ -388,15 +388,15 @@ fn dispatch(cli: &Cli) -> anyhow::Result<ExitCode> {
             println!("domain shift {shift:.2}{warn}; adapted bundle: {}", out.display());
             Ok(ExitCode::SUCCESS)
         }
-        Command::Eval { bundle, site, from_winter, json } => {
+        Command::Eval { bundle, site, from_winter, report } => {
             let plan = config::load(&cli.project)?;
             let e = train::run::evaluate(&plan, &store, site, bundle, *from_winter, &Default::default())?;
             println!("site {} from winter {}: {} events", e.site, e.from_winter, e.events);
             println!("  model      {}  ROC-AUC 95% CI {:?}", e.model, e.model_roc_auc_ci95);
             println!("  slope-only {}", e.slope_only);
             println!("  PRA        {}", e.pra);
-            if let Some(path) = json {
-                fs_err::write(path, serde_json::to_string_pretty(&e)?)?;
+            if let Some(dir) = report {
+                println!("report: {}", train::report::write(&e, bundle, dir)?.display());
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -2,4 +2,5 @@
 pub mod experiment;
 pub mod fit;
 pub mod metrics;
+pub mod report;
 pub mod run;

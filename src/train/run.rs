@@ -29,6 +29,8 @@ pub enum RunError {
     Io { path: String, source: std::io::Error },
     #[error("tensor: {0}")]
     Tensor(#[from] tch::TchError),
+    #[error("report: {0}")]
+    Report(String),
     #[error("reference model: {0}")]
     Reference(String),
     #[error("no {what} patch: {hint}")]

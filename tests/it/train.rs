@@ -67,9 +67,10 @@ fn train_resume_finetune_and_eval() {
     }
     assert!(same > 10 && changed > 0, "{same} encoder tensors kept, {changed} decoder tensors changed");
 
-    // Evaluation on the held-back winters, with baselines and JSON.
-    let json = root.path().join("eval.json");
-    let o = run(&["eval", "--bundle", ft.to_str().unwrap(), "--site", "tyrol-west", "--json", json.to_str().unwrap()]);
+    // Evaluation on the held-back winters, with baselines, JSON, a Markdown report and plots.
+    let report = root.path().join("report");
+    let json = report.join("eval.json");
+    let o = run(&["eval", "--bundle", s, "--site", "tyrol-west", "--report", report.to_str().unwrap()]);
     assert!(o.status.success(), "{}", text(&o));
     let out = text(&o);
     assert!(
@@ -79,6 +80,12 @@ fn train_resume_finetune_and_eval() {
     let e: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     let auc = e["model"]["roc_auc"].as_f64().unwrap();
     assert!((0.0..=1.0).contains(&auc) && e["events"].as_u64().unwrap() > 30, "{e}");
+    let md = std::fs::read_to_string(report.join("report.md")).unwrap();
+    assert!(md.contains("reliability.png") && md.contains("learning_curve.png") && md.contains("| model |"), "{md}");
+    for png in ["reliability.png", "learning_curve.png"] {
+        let ds = gdal::Dataset::open(report.join(png)).unwrap();
+        assert_eq!((ds.driver().short_name(), ds.raster_count()), ("PNG".to_string(), 3));
+    }
 
     // A bundle whose features differ from the site's is refused, naming what differs.
     let mut meta = bundle::read_meta(&ft).unwrap();

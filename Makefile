@@ -10,7 +10,7 @@ DEMO_ROOT ?= out
 .PHONY: help setup build test check lint fmt demo bench bench-terrain bench-weather bench-train experiment-transfer
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-20s %s\n", $$1, $$2}'
 
 setup: ## install missing Debian packages and the torch venv (idempotent; seconds when done)
 	@scripts/setup.sh
@@ -32,7 +32,7 @@ fmt: ## format the code
 
 DEMO_DATE ?= 2021-02-15
 
-demo: setup ## onboard every bundled site, then the daily pipeline for $(DEMO_DATE), offline; outputs under $(DEMO_ROOT)/
+demo: setup ## onboard every bundled site, then the daily pipeline for DEMO_DATE (2021-02-15) offline; outputs in out/
 	$(CARGO) build --locked
 	./target/debug/avarisk validate
 	./target/debug/avarisk --root $(DEMO_ROOT) run onboard
@@ -46,7 +46,7 @@ bench-terrain: setup ## P1: terrain features vs gdaldem on an ~80 Mpx DEM built 
 bench-weather: setup ## P4: 100 sites fetching weather concurrently from a loopback server with 200 ms latency
 	$(CARGO) bench --locked --bench weather
 
-experiment-transfer: setup ## the transfer experiment (Swiss source -> western Tyrol target), report in $(DEMO_ROOT)/experiments/transfer/
+experiment-transfer: setup ## the transfer experiment (Swiss -> western Tyrol), report in out/experiments/transfer/
 	$(CARGO) build --locked
 	./target/debug/avarisk --root $(DEMO_ROOT) run onboard --sites swiss-alps,tyrol-west
 	./target/debug/avarisk --root $(DEMO_ROOT) experiment --out $(DEMO_ROOT)/experiments/transfer --epochs 8

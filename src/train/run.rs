@@ -112,18 +112,9 @@ pub fn pretrain(plan: &Plan, store: &Store, spec: &Spec, out: &Path, resume: boo
     let params =
         TrainParams { epochs: spec.train.epochs - done, seed: spec.train.seed + done as u64, ..spec.train.clone() };
     let meta = |report: Option<&FitReport>, epochs: usize| BundleMeta {
-        name: out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
-        created: chrono::Utc::now().to_rfc3339(),
-        features: CHANNELS.iter().map(|c| c.to_string()).collect(),
-        norm_mean: mean.clone(),
-        norm_std: std.clone(),
-        resolution_m: res,
-        patch: spec.sampling.patch as i64,
-        unet: unet_config(&spec.unet),
         metrics: serde_json::json!({ "sites": spec.sites, "held_back_from": spec.held_back_from, "train_patches": train.len(), "val_patches": val.len(), "epochs_done": done + epochs, "fit": report }),
-        parent: None,
         data_hash: data_hash(&train),
-        versions: versions(),
+        ..new_meta(out, (&mean, &std), res, spec.sampling.patch as i64, unet_config(&spec.unet))
     };
     fit_and_save(&unet, vs, &train, &val, (&mean, &std), &params, Mode::All, out, meta)
 }
@@ -151,18 +142,10 @@ pub fn finetune(plan: &Plan, store: &Store, job: &FinetuneJob, spec: &Spec, out:
     let (mean, std) = (parent.norm_mean.clone(), parent.norm_std.clone());
     let parent_name = bundle::lineage_id(from)?;
     let meta = |report: Option<&FitReport>, _epochs: usize| BundleMeta {
-        name: out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
-        created: chrono::Utc::now().to_rfc3339(),
-        features: parent.features.clone(),
-        norm_mean: mean.clone(),
-        norm_std: std.clone(),
-        resolution_m: res,
-        patch: parent.patch,
-        unet: parent.unet.clone(),
         metrics: serde_json::json!({ "site": site, "mode": format!("{mode:?}"), "events": events, "train_patches": fit_part.len(), "domain_shift": shift, "fit": report }),
         parent: Some(parent_name.clone()),
         data_hash: data_hash(&fit_part),
-        versions: versions(),
+        ..new_meta(out, (&mean, &std), res, parent.patch, parent.unet.clone())
     };
     fit_and_save(&unet, vs, &fit_part, &val_part, (&mean, &std), &spec.train, mode, out, meta)
 }
@@ -183,18 +166,9 @@ pub fn target_only(
     let cfg = unet_config(&spec.unet);
     let unet = UNet::new(&vs.root(), &cfg);
     let meta = |report: Option<&FitReport>, _epochs: usize| BundleMeta {
-        name: out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
-        created: chrono::Utc::now().to_rfc3339(),
-        features: CHANNELS.iter().map(|c| c.to_string()).collect(),
-        norm_mean: mean.clone(),
-        norm_std: std.clone(),
-        resolution_m: res,
-        patch: spec.sampling.patch as i64,
-        unet: cfg.clone(),
         metrics: serde_json::json!({ "site": site, "events": events, "train_patches": fit_part.len(), "fit": report }),
-        parent: None,
         data_hash: data_hash(&fit_part),
-        versions: versions(),
+        ..new_meta(out, (&mean, &std), res, spec.sampling.patch as i64, cfg.clone())
     };
     fit_and_save(&unet, vs, &fit_part, &val_part, (&mean, &std), &spec.train, Mode::All, out, meta)
 }
@@ -382,6 +356,24 @@ pub fn adapt(
     };
     bundle::save(out, &vs, &meta)?;
     Ok(shift)
+}
+
+/// The fields every new bundle of a run shares; callers add metrics, lineage and the data hash.
+fn new_meta(out: &Path, (mean, std): (&[f32], &[f32]), resolution_m: f64, patch: i64, unet: UNetConfig) -> BundleMeta {
+    BundleMeta {
+        name: out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+        created: chrono::Utc::now().to_rfc3339(),
+        features: channel_names(),
+        norm_mean: mean.to_vec(),
+        norm_std: std.to_vec(),
+        resolution_m,
+        patch,
+        unet,
+        metrics: serde_json::Value::Null,
+        parent: None,
+        data_hash: String::new(),
+        versions: versions(),
+    }
 }
 
 fn channel_names() -> Vec<String> {

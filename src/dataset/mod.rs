@@ -20,6 +20,7 @@
 //! **Splits** are by winter (October to September), never by pixel: neighbouring pixels of one event are always on
 //! the same side. Normalisation statistics come from the training split only and travel with the model.
 pub mod channels;
+pub mod days;
 pub mod sample;
 
 pub use channels::{SiteRasters, CHANNELS};

@@ -52,7 +52,52 @@ pub struct Report {
     pub cells: Vec<Cell>,
     /// Fine-tuned (frozen encoder, N = [`ABLATION_EVENTS`]) without one channel group at a time.
     pub ablation: Vec<Cell>,
+    /// Day-level skill on the source site's regions (accident days against other days), when its regional daily
+    /// weather is bundled (`sites/<source>/weather/cantons/`).
+    pub day_level: Option<super::days::DaySkill>,
     pub wall_seconds: f64,
+}
+
+/// First winter held back by the day-level model (the regional weather starts in January 2018).
+pub const DAY_TEST_FROM: i32 = 2020;
+
+/// Day-level skill of the source site: its events on 2018-01..2021-04 against every other region-day, with the
+/// regional daily weather of `weather/cantons/*.csv` (Open-Meteo exports).
+pub fn day_level(plan: &Plan, store: &Store, site: &str) -> Result<Option<super::days::DaySkill>, RunError> {
+    let s = plan.site(site).ok_or_else(|| RunError::Site(site.into()))?;
+    let dir = s.dir.join("weather").join("cantons");
+    let Ok(entries) = fs_err::read_dir(&dir) else { return Ok(None) };
+    let io = |e: std::io::Error| RunError::Io { path: dir.display().to_string(), source: e };
+    let mut weather = Vec::new();
+    for entry in entries {
+        let path = entry.map_err(io)?.path();
+        if path.extension().and_then(|e| e.to_str()) != Some("csv") {
+            continue;
+        }
+        let id =
+            path.file_stem().map(|n| n.to_string_lossy().trim_start_matches("weather_").to_owned()).unwrap_or_default();
+        let text = fs_err::read_to_string(&path).map_err(io)?;
+        let rows = crate::ingest::weather::open_meteo::parse_csv_export(&text, &id)
+            .map_err(|e| RunError::Reference(format!("{}: {e}", path.display())))?;
+        weather.extend(rows);
+    }
+    let (from, to) = (
+        chrono::NaiveDate::from_ymd_opt(2018, 1, 1).expect("valid"),
+        chrono::NaiveDate::from_ymd_opt(2021, 4, 30).expect("valid"),
+    );
+    let events: Vec<_> = crate::ingest::observations::load_events(&store.events(site))
+        .map_err(|e| RunError::Reference(e.to_string()))?
+        .into_iter()
+        .filter(|e| e.date >= from && e.date <= to)
+        .collect();
+    let (mut xs, mut ys): (Vec<f64>, Vec<f64>) = events.iter().map(|e| (e.x, e.y)).unzip();
+    s.grid
+        .crs
+        .transform_points(&crate::geo::Crs::wgs84(), &mut xs, &mut ys)
+        .map_err(|e| RunError::Reference(e.to_string()))?;
+    let lonlat: Vec<(f64, f64)> = xs.into_iter().zip(ys).collect();
+    let days = crate::dataset::days::build_days(&events, &lonlat, &weather, from, to);
+    Ok(super::days::day_skill(&days, DAY_TEST_FROM, 7))
 }
 
 /// Channel groups left out one at a time in the ablation.
@@ -199,6 +244,7 @@ pub fn transfer(plan: &Plan, store: &Store, d: &Design, out: &Path) -> Result<Re
         });
     }
     let ablation = ablation(plan, store, d, &runs, &zero_shot)?;
+    let day_level = day_level(plan, store, &d.source)?;
     let report = Report {
         source: d.source.clone(),
         target: d.target.clone(),
@@ -206,6 +252,7 @@ pub fn transfer(plan: &Plan, store: &Store, d: &Design, out: &Path) -> Result<Re
         test_pixels: labels.len(),
         cells,
         ablation,
+        day_level,
         wall_seconds: t0.elapsed().as_secs_f64(),
     };
     let io = |e| RunError::Io { path: out.display().to_string(), source: e };
@@ -373,6 +420,29 @@ pub fn markdown(r: &Report, d: &Design) -> String {
             ci(c.roc_auc_ci95),
             mean_sd(&c.pr_auc),
             ci(c.pr_auc_ci95)
+        );
+    }
+    if let Some(dl) = &r.day_level {
+        let f = |v: Option<f64>| v.map_or("n/a".into(), |v| format!("{v:.3}"));
+        let _ = writeln!(s, "\nDay-level skill on `{}`: accident days against all other December-April days of {} regions (nearest regional weather point), logistic regression on the day's weather features, trained before winter {} and tested from it ({} train / {} test region-days; bootstrap over days).\n", r.source, dl.regions, dl.test_from_winter, dl.train_days, dl.test_days);
+        let _ = writeln!(s, "| score | positives / days | ROC-AUC | 95% CI | PR-AUC |\n|---|---|---|---|---|");
+        let _ = writeln!(
+            s,
+            "| weather model | {} / {} | {} | {} | {} |",
+            dl.model.positives,
+            dl.model.n,
+            f(dl.model.roc_auc),
+            ci(dl.model_roc_auc_ci95),
+            f(dl.model.pr_auc)
+        );
+        let _ = writeln!(
+            s,
+            "| 72 h new snow alone | {} / {} | {} | {} | {} |",
+            dl.new_snow_72h.positives,
+            dl.new_snow_72h.n,
+            f(dl.new_snow_72h.roc_auc),
+            ci(dl.new_snow_72h_roc_auc_ci95),
+            f(dl.new_snow_72h.pr_auc)
         );
     }
     let _ = writeln!(

@@ -1,4 +1,5 @@
 //! Training, fine-tuning, adaptation and evaluation of avarisk's networks.
+pub mod days;
 pub mod experiment;
 pub mod fit;
 pub mod metrics;

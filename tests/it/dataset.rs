@@ -57,3 +57,19 @@ fn patches_hold_an_event_and_its_negatives_with_shared_weather() {
     assert!(mean[0] > 1500.0 && mean[0] < 3000.0, "elevation of labelled pixels {}", mean[0]);
     assert!(std.iter().all(|v| *v > 0.0));
 }
+
+#[test]
+fn day_level_skill_uses_temporal_negatives_on_the_swiss_regions() {
+    let root = onboarded("swiss-alps");
+    let plan = avarisk::config::load(&repo()).unwrap();
+    let skill = avarisk::train::experiment::day_level(&plan, &Store::new(root.path()), "swiss-alps")
+        .unwrap()
+        .expect("regional weather is bundled");
+    assert_eq!(skill.regions, 15);
+    assert!(skill.test_days > 15 * 140 && skill.train_days > 2 * skill.test_days, "{skill:?}");
+    // Accident days are rare among region-days: temporal negatives dominate.
+    assert!(skill.model.positives > 50 && skill.model.positives * 10 < skill.model.n, "{:?}", skill.model);
+    let auc = skill.model.roc_auc.unwrap();
+    eprintln!("day-level ROC-AUC {auc:.3} (72 h new snow alone {:?})", skill.new_snow_72h.roc_auc);
+    assert!((0.0..=1.0).contains(&auc));
+}

@@ -307,3 +307,81 @@ mod tests {
         assert_eq!(rows[1].values.snow_depth_cm, None);
     }
 }
+
+/// Parses an Open-Meteo CSV export (the download format of its historical-weather page: a location header line and
+/// its values, a blank line, then `time,<variable> (<unit>),...`) into canonical daily rows for point `point_id`.
+/// Units are read from the column names and converted; empty cells stay missing.
+pub fn parse_csv_export(text: &str, point_id: &str) -> Result<Vec<DailyWeather>, ResponseError> {
+    let mut lines = text.lines();
+    let (head, values) = (lines.next().unwrap_or(""), lines.next().unwrap_or(""));
+    let meta: BTreeMap<&str, f64> = head
+        .split(',')
+        .zip(values.split(','))
+        .filter_map(|(k, v)| v.trim().parse().ok().map(|v| (k.trim(), v)))
+        .collect();
+    let get = |k: &str| {
+        meta.get(k).copied().ok_or_else(|| ResponseError::MissingVariable { section: "location", variable: k.into() })
+    };
+    let (latitude, longitude, elevation_m) = (get("latitude")?, get("longitude")?, get("elevation")?);
+    let mut table = lines.skip_while(|l| l.trim().is_empty());
+    let header: Vec<&str> = table.next().unwrap_or("").split(',').collect();
+    if header.first().map(|h| h.trim()) != Some("time") {
+        return Err(ResponseError::MissingVariable { section: "table", variable: "time".into() });
+    }
+    // "snowfall_sum (cm)" -> (variable, unit)
+    let mut columns = Vec::new();
+    for (i, h) in header.iter().enumerate().skip(1) {
+        let (name, unit) =
+            h.trim().split_once(" (").map(|(n, u)| (n, u.trim_end_matches(')'))).unwrap_or((h.trim(), ""));
+        let Some((_, var)) = DAILY.iter().find(|(n, _)| *n == name) else { continue };
+        let unit = unit.parse::<Unit>().ok().filter(|u| u.convert(0.0, var.unit()).is_some()).ok_or_else(|| {
+            ResponseError::Unit { section: "table", variable: name.into(), unit: unit.into(), canonical: var.unit() }
+        })?;
+        columns.push((i, *var, unit));
+    }
+    let mut rows = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
+    for line in table.filter(|l| !l.trim().is_empty()) {
+        let cells: Vec<&str> = line.split(',').collect();
+        let date = NaiveDate::parse_from_str(cells[0].trim(), "%Y-%m-%d")
+            .map_err(|_| ResponseError::Time { section: "table", value: cells[0].into() })?;
+        if !seen.insert(date) {
+            return Err(ResponseError::DuplicateDate { section: "table", date });
+        }
+        let mut values = Values::default();
+        for (i, var, unit) in &columns {
+            let v = cells.get(*i).and_then(|c| c.trim().parse::<f64>().ok()).and_then(|x| unit.convert(x, var.unit()));
+            values.set(*var, v);
+        }
+        rows.push(DailyWeather {
+            date,
+            point_id: point_id.into(),
+            source: "open_meteo".into(),
+            longitude,
+            latitude,
+            elevation_m,
+            values: clamp_to_range(values),
+        });
+    }
+    Ok(rows)
+}
+
+#[cfg(test)]
+mod csv_export_tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_export_layout_with_units() {
+        let text = "latitude,longitude,elevation,utc_offset_seconds,timezone,timezone_abbreviation\n\
+                    46.85413,9.46602,600.0,7200,Europe/Zurich,CEST\n\n\
+                    time,temperature_2m_max (°C),rain_sum (mm),snowfall_sum (cm)\n\
+                    2018-01-01,7.9,4.20,0.21\n2018-01-02,,2.60,0.77\n";
+        let rows = parse_csv_export(text, "chur").unwrap();
+        assert_eq!(rows.len(), 2);
+        assert_eq!((rows[0].latitude, rows[0].elevation_m), (46.85413, 600.0));
+        assert_eq!(rows[0].values.t_max_c, Some(7.9));
+        assert_eq!(rows[1].values.t_max_c, None);
+        assert_eq!(rows[1].values.new_snow_cm, Some(0.77));
+        assert!(parse_csv_export("latitude\n1\n\nday,x\n", "p").is_err());
+    }
+}

@@ -1,6 +1,7 @@
 //! The training loop shared by pretraining, training from scratch and fine-tuning: masked, class-weighted binary
 //! cross-entropy on labelled pixels only; Adam with weight decay; validation ROC-AUC after every epoch; early stopping
 //! that restores the best epoch's weights; deterministic for a seed on CPU.
+use std::io::IsTerminal;
 use std::time::Instant;
 
 use rand::rngs::StdRng;
@@ -151,11 +152,24 @@ pub fn fit(
     let mut best: Option<Best> = None;
     let mut history = Vec::new();
     let mut since_best = 0;
+    // A progress bar over the batches when a person watches (stderr is a terminal); nothing in cron or CI.
+    let bar = if std::io::stderr().is_terminal() {
+        let bar = indicatif::ProgressBar::new((params.epochs * n.div_ceil(params.batch)) as u64);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} batches, {per_sec}, eta {eta} {msg}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        bar.set_prefix("training");
+        bar
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
     for epoch in 1..=params.epochs {
         order.shuffle(&mut rng);
         let t = Instant::now();
         let (mut loss_sum, mut batches) = (0.0, 0);
         for chunk in order.chunks(params.batch) {
+            bar.inc(1);
             let idx = Tensor::from_slice(&chunk.iter().map(|i| *i as i64).collect::<Vec<_>>()).to_device(device);
             let (bx, by, bm) = (x.f_index_select(0, &idx)?, y.f_index_select(0, &idx)?, mask.f_index_select(0, &idx)?);
             let logits = match mode {
@@ -178,6 +192,7 @@ pub fn fit(
             val_pr_auc,
             samples_per_s: n as f64 / seconds.max(1e-9),
         };
+        bar.set_message(format!("epoch {epoch}: loss {:.3}, validation ROC-AUC {:?}", m.train_loss, m.val_roc_auc.map(|v| (v * 1000.0).round() / 1000.0)));
         on_epoch(&m, vs).map_err(TrainError::Callback)?;
         // Without validation data every epoch counts as the best (the last one is kept).
         let score = val_roc_auc.unwrap_or(f64::NEG_INFINITY);
@@ -193,6 +208,7 @@ pub fn fit(
             break;
         }
     }
+    bar.finish_and_clear();
     let Best { score, epoch: best_epoch, weights: snapshot } = best.expect("at least one epoch");
     let vars = vs.variables();
     tch::no_grad(|| {

@@ -1,21 +1,19 @@
 //! avarisk turns terrain rasters and weather into daily avalanche-risk maps.
 //!
-//! The data flow, in the order of the modules below:
+//! The data flow (module in brackets):
 //!
 //! ```text
-//!  sites/*/site.toml, pipelines/*.toml
-//!        │  config: parse strictly, compile() into a validated Plan (every problem at once)
-//!        ▼
-//!  DEM sources (GeoTIFF, ESRI ASCII, SRTM .hgt, /vsizip/...)
-//!        │  ingest::dem: warp + mosaic onto the site Grid (geo), validity mask as nodata
-//!        ▼
-//!  <root>/<site>/terrain/dem.tif
-//!        │  features::terrain: block-streamed slope, aspect, curvature, roughness, wind shelter, PRA
-//!        ▼
-//!  <root>/<site>/terrain/features.tif   ──► (later) dataset → model → predict → publish
+//!  sites/*/site.toml, pipelines/*.toml ──[config]──► validated Plan (every problem at once)
+//!
+//!  DEM sources ──[ingest::dem]──► terrain/dem.tif ──[features::terrain]──► terrain/features.tif
+//!  weather API / station files ──[ingest::weather]──► weather/daily.parquet ──[features::weather]──► weather/features/<day>.tif
+//!  avalanche records ──[ingest::observations]──► observations/events.parquet (+ event weather, label rasters)
+//!
+//!  features + events ──[dataset]──► patches ──[train]──► model bundle [model] ──► (next) predict ──► publish
 //! ```
 //!
-//! `pipeline` is the only module that knows the order of the stages; `store` knows where each output lives.
+//! `pipeline` is the only module that knows the order of the stages; `store` knows where each output lives (under
+//! `<root>/sites/<site>/`); `geo` holds the grid, CRS and raster I/O every stage shares.
 pub mod cli;
 pub mod config;
 pub mod dataset;

@@ -156,8 +156,10 @@ pub fn fit(
     let bar = if std::io::stderr().is_terminal() {
         let bar = indicatif::ProgressBar::new((params.epochs * n.div_ceil(params.batch)) as u64);
         bar.set_style(
-            indicatif::ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} batches, {per_sec}, eta {eta} {msg}")
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            indicatif::ProgressStyle::with_template(
+                "{prefix} [{bar:30}] {pos}/{len} batches, {per_sec}, eta {eta} {msg}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
         );
         bar.set_prefix("training");
         bar
@@ -192,7 +194,11 @@ pub fn fit(
             val_pr_auc,
             samples_per_s: n as f64 / seconds.max(1e-9),
         };
-        bar.set_message(format!("epoch {epoch}: loss {:.3}, validation ROC-AUC {:?}", m.train_loss, m.val_roc_auc.map(|v| (v * 1000.0).round() / 1000.0)));
+        bar.set_message(format!(
+            "epoch {epoch}: loss {:.3}, validation ROC-AUC {:?}",
+            m.train_loss,
+            m.val_roc_auc.map(|v| (v * 1000.0).round() / 1000.0)
+        ));
         on_epoch(&m, vs).map_err(TrainError::Callback)?;
         // Without validation data every epoch counts as the best (the last one is kept).
         let score = val_roc_auc.unwrap_or(f64::NEG_INFINITY);

@@ -426,24 +426,20 @@ pub fn markdown(r: &Report, d: &Design) -> String {
         let f = |v: Option<f64>| v.map_or("n/a".into(), |v| format!("{v:.3}"));
         let _ = writeln!(s, "\nDay-level skill on `{}`: accident days against all other December-April days of {} regions (nearest regional weather point), logistic regression on the day's weather features, trained before winter {} and tested from it ({} train / {} test region-days; bootstrap over days).\n", r.source, dl.regions, dl.test_from_winter, dl.train_days, dl.test_days);
         let _ = writeln!(s, "| score | positives / days | ROC-AUC | 95% CI | PR-AUC |\n|---|---|---|---|---|");
-        let _ = writeln!(
-            s,
-            "| weather model | {} / {} | {} | {} | {} |",
-            dl.model.positives,
-            dl.model.n,
-            f(dl.model.roc_auc),
-            ci(dl.model_roc_auc_ci95),
-            f(dl.model.pr_auc)
-        );
-        let _ = writeln!(
-            s,
-            "| 72 h new snow alone | {} / {} | {} | {} | {} |",
-            dl.new_snow_72h.positives,
-            dl.new_snow_72h.n,
-            f(dl.new_snow_72h.roc_auc),
-            ci(dl.new_snow_72h_roc_auc_ci95),
-            f(dl.new_snow_72h.pr_auc)
-        );
+        for (name, sc, c) in [
+            ("weather model", &dl.model, dl.model_roc_auc_ci95),
+            ("72 h new snow alone", &dl.new_snow_72h, dl.new_snow_72h_roc_auc_ci95),
+        ] {
+            let _ = writeln!(
+                s,
+                "| {name} | {} / {} | {} | {} | {} |",
+                sc.positives,
+                sc.n,
+                f(sc.roc_auc),
+                ci(c),
+                f(sc.pr_auc)
+            );
+        }
     }
     let _ = writeln!(
         s,

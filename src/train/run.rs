@@ -134,9 +134,7 @@ pub struct FinetuneJob {
 pub fn finetune(plan: &Plan, store: &Store, job: &FinetuneJob, spec: &Spec, out: &Path) -> Result<FitReport, RunError> {
     let FinetuneJob { site, from, events, mode } = job;
     let (site, events, mode) = (site.as_str(), *events, *mode);
-    let (vs, unet, parent) = bundle::load(from, device())?;
-    let s = plan.site(site).ok_or_else(|| RunError::Site(site.into()))?;
-    bundle::check_compatible(&parent, &channel_names(), s.grid.res_x())?;
+    let (vs, unet, parent) = load_for_site(plan, site, from)?;
     let (pool, fit_part, val_part, res) = target_training(plan, store, site, events, spec)?;
     let shift = report_domain_shift(&parent, &pool, site);
     let (mean, std) = (parent.norm_mean.clone(), parent.norm_std.clone());
@@ -208,10 +206,7 @@ pub fn test_predictions(
     from_winter: i32,
     sampling: &SamplingParams,
 ) -> Result<TestPredictions, RunError> {
-    let (vs, unet, meta) = bundle::load(bundle_dir, device())?;
-    let s = plan.site(site).ok_or_else(|| RunError::Site(site.into()))?;
-    let names: Vec<String> = CHANNELS.iter().map(|c| c.to_string()).collect();
-    bundle::check_compatible(&meta, &names, s.grid.res_x())?;
+    let (vs, unet, meta) = load_for_site(plan, site, bundle_dir)?;
     let sampling = SamplingParams { patch: meta.patch as usize, ..sampling.clone() };
     let (samples, _) = samples_of(plan, store, &[site.to_owned()], &sampling)?;
     let test = samples.subset(&samples.by_winter(|w| w >= from_winter));
@@ -318,9 +313,7 @@ pub fn adapt(
     out: &Path,
     passes: usize,
 ) -> Result<f64, RunError> {
-    let (vs, unet, parent) = bundle::load(from, device())?;
-    let s = plan.site(site).ok_or_else(|| RunError::Site(site.into()))?;
-    bundle::check_compatible(&parent, &channel_names(), s.grid.res_x())?;
+    let (vs, unet, parent) = load_for_site(plan, site, from)?;
     let (samples, _) = samples_of(plan, store, &[site.to_owned()], &spec.sampling)?;
     let target = samples.subset(&samples.by_winter(|w| w < spec.held_back_from));
     if target.is_empty() {
@@ -374,6 +367,14 @@ fn new_meta(out: &Path, (mean, std): (&[f32], &[f32]), resolution_m: f64, patch:
         data_hash: String::new(),
         versions: versions(),
     }
+}
+
+/// Loads the bundle at `dir` for use on `site`, refusing it when the site's features or resolution differ.
+fn load_for_site(plan: &Plan, site: &str, dir: &Path) -> Result<(nn::VarStore, UNet, BundleMeta), RunError> {
+    let (vs, unet, meta) = bundle::load(dir, device())?;
+    let s = plan.site(site).ok_or_else(|| RunError::Site(site.into()))?;
+    bundle::check_compatible(&meta, &channel_names(), s.grid.res_x())?;
+    Ok((vs, unet, meta))
 }
 
 fn channel_names() -> Vec<String> {

@@ -7,7 +7,7 @@ export LIBTORCH_USE_PYTORCH := 1
 CARGO ?= cargo
 DEMO_ROOT ?= out
 
-.PHONY: help setup build test check lint fmt demo bench bench-terrain bench-weather bench-train experiment-transfer
+.PHONY: help setup build test check lint fmt demo bench bench-terrain bench-weather bench-train bench-serve serve experiment-transfer
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-20s %s\n", $$1, $$2}'
@@ -15,15 +15,15 @@ help: ## list the targets
 setup: ## install missing Debian packages and the torch venv (idempotent; seconds when done)
 	@scripts/setup.sh
 
-build: setup ## debug build of the avarisk binary
-	$(CARGO) build --locked
+build: setup ## debug build of the avarisk and avarisk-train binaries (the workspace)
+	$(CARGO) build --locked --workspace
 
-test: setup ## run every test (unit, integration, gdaldem agreement)
-	$(CARGO) test --locked
+test: setup ## run every test (unit, integration, gdaldem agreement), crates/avarisk-nn's included
+	$(CARGO) test --locked --workspace
 
 lint: setup ## cargo fmt --check and clippy -D warnings
 	$(CARGO) fmt --all -- --check
-	$(CARGO) clippy --locked --all-targets -- -D warnings
+	$(CARGO) clippy --locked --workspace --all-targets -- -D warnings
 
 check: lint test ## what CI runs: lint, then the tests
 
@@ -31,14 +31,20 @@ fmt: ## format the code
 	$(CARGO) fmt --all
 
 DEMO_DATE ?= 2021-02-15
+SERVE_ADDR ?= 127.0.0.1:8080
+
+serve: ## serve the published maps of DEMO_ROOT (API, tiles, web map) at http://$(SERVE_ADDR)/
+	$(CARGO) build --locked
+	./target/debug/avarisk --root $(DEMO_ROOT) serve --addr $(SERVE_ADDR)
 
 demo: setup ## onboard every bundled site, then the daily pipeline for DEMO_DATE (2021-02-15) offline; outputs in out/
 	$(CARGO) build --locked
 	./target/debug/avarisk validate
 	./target/debug/avarisk --root $(DEMO_ROOT) run onboard
 	./target/debug/avarisk --root $(DEMO_ROOT) run daily --date $(DEMO_DATE) --offline
+	@echo "maps published under $(DEMO_ROOT)/published; to browse them: make serve, then open http://$(SERVE_ADDR)/"
 
-bench: bench-terrain bench-weather bench-train ## all benchmarks (release build)
+bench: bench-terrain bench-weather bench-train bench-serve ## all benchmarks (release build)
 
 bench-terrain: setup ## P1: terrain features vs gdaldem on an ~80 Mpx DEM built from the SRTM tiles
 	$(CARGO) bench --locked --bench terrain
@@ -53,3 +59,6 @@ experiment-transfer: setup ## the transfer experiment (Swiss -> western Tyrol), 
 
 bench-train: setup ## P3: U-Net training throughput, avarisk (tch) against the same network in PyTorch
 	$(CARGO) bench --locked --bench train
+
+bench-serve: setup ## load run of `avarisk serve` on loopback: tiles, API, 304 polling; req/s, p50/p99, errors, RSS
+	$(CARGO) bench --locked --bench serve

@@ -80,8 +80,7 @@ pub enum Command {
         #[command(flatten)]
         opts: TrainOpts,
     },
-    /// Adapt a bundle to a site without labels: re-estimate its batch-norm statistics on the site's patches (AdaBN);
-    /// reports the domain-shift score first.
+    /// Adapt a bundle to a site without its labels; reports the domain-shift score first (a warning above 0.5).
     Adapt {
         #[arg(long)]
         site: String,
@@ -89,12 +88,32 @@ pub enum Command {
         from: PathBuf,
         #[arg(long)]
         out: PathBuf,
-        /// Passes over the target's patches.
+        /// `adabn`: re-estimate batch-norm statistics on the site's patches (no weight changes, target data only).
+        /// `coral`: first train on the bundle's labelled source patches with cross-entropy + lambda x CORAL between
+        /// source and target bottleneck features (needs the source site onboarded), then AdaBN.
+        #[arg(long, default_value = "adabn")]
+        method: String,
+        /// AdaBN passes over the target's patches.
         #[arg(long, default_value_t = 10)]
         passes: usize,
+        /// Comma-separated labelled source sites for `coral` (default: the bundle's training sites).
+        #[arg(long, value_delimiter = ',')]
+        source: Vec<String>,
+        /// CORAL: passes over the source patches.
+        #[arg(long, default_value_t = 3)]
+        coral_epochs: usize,
+        /// CORAL: weight of the CORAL loss beside the cross-entropy.
+        #[arg(long, default_value_t = 1.0)]
+        coral_lambda: f64,
+        /// CORAL: learning rate (low, so the source task is kept).
+        #[arg(long, default_value_t = 2e-4)]
+        coral_lr: f64,
         #[command(flatten)]
         opts: TrainOpts,
     },
+    /// Training datasets as files.
+    #[command(subcommand)]
+    Dataset(DatasetCommand),
     /// Score a bundle on a site's events of the held-back winters, with slope-only and PRA baselines.
     Eval {
         #[arg(long)]
@@ -107,6 +126,39 @@ pub enum Command {
         /// Also write a report here: report.md, eval.json, reliability.png (and learning_curve.png).
         #[arg(long)]
         report: Option<PathBuf>,
+    },
+    /// Run a site's bundle over its whole grid for a day (tiled, blended): `<root>/sites/<site>/predictions/<date>.tif`.
+    Predict {
+        #[arg(long)]
+        site: String,
+        #[arg(long)]
+        date: chrono::NaiveDate,
+        /// Bundle to use instead of the site's own (`<root>/bundles/<site>`).
+        #[arg(long)]
+        bundle: Option<PathBuf>,
+        /// Write here instead of the store.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Window side in cells (multiple of 4).
+        #[arg(long, default_value_t = 256)]
+        tile: usize,
+        /// Cells shared by neighbouring windows.
+        #[arg(long, default_value_t = 64)]
+        overlap: usize,
+        /// Monte Carlo dropout passes for a spread band (0 = off).
+        #[arg(long, default_value_t = 0)]
+        mc_passes: usize,
+    },
+    /// Danger-level thresholds for a site from its validation winters (prints the `[danger]` table for site.toml).
+    Calibrate {
+        #[arg(long)]
+        site: String,
+        /// Bundle to calibrate (default: the site's own, `<root>/bundles/<site>`).
+        #[arg(long)]
+        bundle: Option<PathBuf>,
+        /// First validation winter (default: the onboard pipeline's `held_back_from`).
+        #[arg(long)]
+        from_winter: Option<i32>,
     },
     /// The transfer experiment: source model as is, target-only training, fine-tuning (frozen and full) and the
     /// slope/PRA baselines for N labelled target events over several seeds; writes `report.md` and `results.json`.
@@ -131,7 +183,24 @@ pub enum Command {
     },
     /// Print the versions and compute devices avarisk runs with (GDAL, libtorch, CUDA, threads).
     Info,
-    /// Run a pipeline (`pipelines/<NAME>.toml`) on the configured sites.
+    /// Serve the published maps read-only over HTTP: JSON API (STAC), COG files with ranges, map tiles, a web map.
+    Serve {
+        /// Address to listen on (port 0: any free port; the URL is printed).
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        addr: std::net::SocketAddr,
+        /// Browser origin allowed to call the API (repeatable; `*` for any). Default: no CORS headers.
+        #[arg(long)]
+        cors_origin: Vec<String>,
+        /// Seconds before a request is answered 408.
+        #[arg(long, default_value_t = 30)]
+        timeout_s: u64,
+        /// Tiles rendered at once (default: the number of CPUs).
+        #[arg(long)]
+        tile_concurrency: Option<usize>,
+    },
+    /// Run a pipeline (`pipelines/<NAME>.toml`) on the configured sites, recording each unit in the run ledger:
+    /// units done with the same inputs are skipped, failed ones retried. Exit codes: 0 all done, 1 some units failed
+    /// (the rest are published), 2 configuration or usage error, 75 another run holds the lock, 130 stopped by a signal.
     Run {
         /// Pipeline name.
         pipeline: String,
@@ -140,6 +209,71 @@ pub enum Command {
         sites: Vec<String>,
         #[command(flatten)]
         when: When,
+        /// Sites run in parallel within a stage.
+        #[arg(long, default_value_t = 1)]
+        jobs: usize,
+        /// Print the plan (stages x sites x dates, and what would be skipped); run nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Run only shard INDEX of COUNT (0-based; sites split by a stable hash of their id); ledger and lock per shard.
+        #[arg(long)]
+        shard: Option<pipeline::Shard>,
+        /// Wait for a run in progress to finish instead of exiting 75.
+        #[arg(long)]
+        wait: bool,
+        /// Failed attempts on unchanged inputs after which a unit is no longer retried.
+        #[arg(long, default_value_t = pipeline::runner::DEFAULT_MAX_ATTEMPTS)]
+        max_attempts: i64,
+        /// Ledger file (default: `<root>/ledger.sqlite`, or `<root>/ledger.shard-I-of-N.sqlite` with --shard).
+        #[arg(long)]
+        ledger: Option<PathBuf>,
+    },
+    /// Print the run ledger: one row per unit (pipeline, stage, site, date) with status, attempts and times.
+    Status {
+        /// Only units of this date (undated units such as the DEM are always shown).
+        #[arg(long)]
+        date: Option<NaiveDate>,
+        #[arg(long)]
+        pipeline: Option<String>,
+        /// Ledger files to read together (repeatable; default: every `ledger*.sqlite` in the output root).
+        #[arg(long)]
+        ledger: Vec<PathBuf>,
+        /// JSON lines, one object per unit, for machines.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Manage sites.
+    #[command(subcommand)]
+    Site(SiteCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SiteCommand {
+    /// Scaffold `sites/ID/site.toml` from a DEM (CRS, bounds, resolution read from it) and validate it; then
+    /// `avarisk run onboard --sites ID` takes the site to its first outputs.
+    Add {
+        /// Site id: lower-case letters, digits, `-`.
+        id: String,
+        /// The DEM (any GDAL raster; `/vsizip/ARCHIVE/MEMBER` for a zipped one).
+        #[arg(long)]
+        dem: String,
+        /// Avalanche records (CSV with date and x/y or lon/lat columns, or GeoJSON).
+        #[arg(long)]
+        events: Option<PathBuf>,
+        /// CRS of the records' coordinates.
+        #[arg(long, default_value = "EPSG:4326")]
+        events_crs: String,
+        /// Site CRS (projected, metres), also assumed for a DEM without one. Default: the DEM's.
+        #[arg(long)]
+        crs: Option<String>,
+        /// Cell size in metres. Default: the DEM's.
+        #[arg(long)]
+        resolution: Option<f64>,
+        #[arg(long)]
+        name: Option<String>,
+        /// IANA time zone of the site (a day of weather and risk is a local day).
+        #[arg(long, default_value = "UTC")]
+        timezone: String,
     },
 }
 
@@ -198,28 +332,42 @@ impl TrainOpts {
     }
 }
 
-/// The day a run is for, and how weather may be fetched.
+/// The days a run is for, and how weather may be fetched.
 #[derive(Debug, Clone, clap::Args)]
 pub struct When {
     /// The day (site-local, YYYY-MM-DD). Default: today.
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["from", "to"])]
     pub date: Option<NaiveDate>,
-    /// First day of weather to ingest. Default: 14 days before `--date` (the history weather features need).
-    #[arg(long)]
+    /// Backfill: first day of a date range run day by day, in order (with --to).
+    #[arg(long, requires = "to")]
     pub from: Option<NaiveDate>,
+    /// Backfill: last day of the range (with --from).
+    #[arg(long, requires = "from")]
+    pub to: Option<NaiveDate>,
+    /// First day of weather to ingest for a single date. Default: 14 days before it (the history weather features need).
+    #[arg(long, conflicts_with = "from")]
+    pub weather_from: Option<NaiveDate>,
     /// No network: answer weather requests from the cache and the sites' recorded answers only.
     #[arg(long)]
     pub offline: bool,
 }
 
 impl When {
-    fn context(&self) -> RunContext {
-        RunContext {
-            date: self.date.unwrap_or_else(|| chrono::Utc::now().date_naive()),
-            from: self.from,
-            offline: self.offline,
+    /// The run dates, in order.
+    fn dates(&self) -> anyhow::Result<Vec<NaiveDate>> {
+        match (self.from, self.to) {
+            (Some(from), Some(to)) if from > to => {
+                bail!(usage(format!("--from {from} is after --to {to}: give the range oldest first")))
+            }
+            (Some(from), Some(to)) => Ok(from.iter_days().take_while(|d| *d <= to).collect()),
+            _ => Ok(vec![self.date.unwrap_or_else(|| chrono::Utc::now().date_naive())]),
         }
     }
+}
+
+/// A usage error (exit 2).
+fn usage(message: String) -> ConfigReport {
+    ConfigReport { errors: vec![config::ConfigError::new("command line", "", message)] }
 }
 
 #[derive(Debug, Subcommand)]
@@ -254,6 +402,20 @@ pub enum IngestCommand {
         /// Take the client parameters from this pipeline's `weather` stage.
         #[arg(long, default_value = "daily")]
         pipeline: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DatasetCommand {
+    /// Write the training and validation patches of `--pipeline`'s `train` stage (sites, split, sampling) with their
+    /// normalisation statistics and channel names to one safetensors file, which `avarisk-train` (libtorch only)
+    /// trains from.
+    Export {
+        /// The file to write (`.safetensors`).
+        #[arg(long)]
+        out: PathBuf,
+        #[command(flatten)]
+        opts: TrainOpts,
     },
 }
 
@@ -348,7 +510,50 @@ fn dispatch(cli: &Cli) -> anyhow::Result<ExitCode> {
             let ctx = RunContext { date: *date, from: None, offline: true };
             one_stage(&cli.project, pipeline, site, Stage::WeatherFeatures(Default::default()), &store, &ctx)
         }
-        Command::Run { pipeline, sites, when } => run(&cli.project, pipeline, sites, &store, &when.context()),
+        Command::Run { pipeline, sites, when, jobs, dry_run, shard, wait, max_attempts, ledger } => {
+            let mut opts = pipeline::RunOptions::new(when.dates()?);
+            opts.sites = sites.clone();
+            opts.weather_from = when.weather_from;
+            opts.offline = when.offline;
+            opts.jobs = *jobs;
+            opts.dry_run = *dry_run;
+            opts.shard = *shard;
+            opts.wait = *wait;
+            opts.max_attempts = *max_attempts;
+            opts.ledger = ledger.clone();
+            run(&cli.project, pipeline, &store, opts)
+        }
+        Command::Status { date, pipeline, ledger, json } => status(&store, *date, pipeline.as_deref(), ledger, *json),
+        Command::Site(SiteCommand::Add { id, dem, events, events_crs, crs, resolution, name, timezone }) => {
+            let spec = pipeline::scaffold::SiteSpec {
+                id: id.clone(),
+                dem: dem.clone(),
+                events: events.clone(),
+                events_crs: Some(events_crs.clone()),
+                crs: crs.clone(),
+                resolution_m: *resolution,
+                name: name.clone(),
+                timezone: Some(timezone.clone()),
+            };
+            match pipeline::scaffold::add(&cli.project, &spec) {
+                Ok(s) => {
+                    print!("{}", s.text);
+                    println!(
+                        "wrote {} ({} x {} cells at {} m in {}); next: avarisk run onboard --sites {id}",
+                        s.file.display(),
+                        s.grid.width,
+                        s.grid.height,
+                        s.grid.res_x(),
+                        s.grid.crs
+                    );
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    Ok(ExitCode::from(2))
+                }
+            }
+        }
         Command::Train { out, resume, opts } => {
             let plan = config::load(&cli.project)?;
             let r = train::run::pretrain(&plan, &store, &opts.spec(&plan)?, out, *resume)?;
@@ -380,12 +585,31 @@ fn dispatch(cli: &Cli) -> anyhow::Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
-        Command::Adapt { site, from, out, passes, opts } => {
+        Command::Adapt { site, from, out, method, passes, source, coral_epochs, coral_lambda, coral_lr, opts } => {
             let plan = config::load(&cli.project)?;
+            let method = match method.as_str() {
+                "adabn" => train::run::AdaptMethod::AdaBn,
+                "coral" => train::run::AdaptMethod::Coral,
+                other => bail!("unknown --method `{other}`: use adabn or coral"),
+            };
             let spec = train::run::Spec { sites: vec![site.clone()], ..opts.spec(&plan)? };
-            let shift = train::run::adapt(&plan, &store, site, from, &spec, out, *passes)?;
+            let job = train::run::AdaptJob {
+                site: site.clone(),
+                from: from.clone(),
+                method,
+                passes: *passes,
+                source: source.clone(),
+                coral: train::run::CoralParams { epochs: *coral_epochs, lr: *coral_lr, lambda: *coral_lambda },
+            };
+            let shift = train::run::adapt_with(&plan, &store, &job, &spec, out)?;
             let warn = if shift > train::run::DOMAIN_SHIFT_WARNING { " (large: expect a weaker transfer)" } else { "" };
             println!("domain shift {shift:.2}{warn}; adapted bundle: {}", out.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Dataset(DatasetCommand::Export { out, opts }) => {
+            let plan = config::load(&cli.project)?;
+            let e = train::export::export(&plan, &store, &opts.spec(&plan)?, out)?;
+            println!("{} training and {} validation patches: {}", e.train, e.val, out.display());
             Ok(ExitCode::SUCCESS)
         }
         Command::Eval { bundle, site, from_winter, report } => {
@@ -398,6 +622,50 @@ fn dispatch(cli: &Cli) -> anyhow::Result<ExitCode> {
             if let Some(dir) = report {
                 println!("report: {}", train::report::write(&e, bundle, dir)?.display());
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Predict { site, date, bundle, out, tile, overlap, mc_passes } => {
+            let plan = config::load(&cli.project)?;
+            let s = plan.site(site).with_context(|| format!("no site `{site}` is configured"))?;
+            let params = crate::predict::PredictParams {
+                tile: *tile,
+                overlap: *overlap,
+                mc_passes: *mc_passes,
+                ..Default::default()
+            };
+            let inputs = crate::predict::Inputs {
+                dem: store.dem(site),
+                terrain: store.terrain(site),
+                weather: s.weather.as_ref().map(|_| store.weather_channels(site, *date)),
+            };
+            let bundle = bundle.clone().unwrap_or_else(|| store.bundle(site));
+            let dest = out.clone().unwrap_or_else(|| store.prediction(site, *date));
+            let p = crate::predict::predict(&inputs, &bundle, *date, &params, &dest, crate::model::device())?;
+            println!("{p}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Calibrate { site, bundle, from_winter } => {
+            let plan = config::load(&cli.project)?;
+            let s = plan.site(site).with_context(|| format!("no site `{site}` is configured"))?;
+            let stage = plan
+                .pipelines
+                .get("onboard")
+                .and_then(|p| {
+                    p.stages.iter().find_map(|st| if let config::Stage::Model(t) = st { Some(t.clone()) } else { None })
+                })
+                .context("pipelines/onboard.toml has no `model` stage to take the sampling from")?;
+            let bundle = bundle.clone().unwrap_or_else(|| store.bundle(site));
+            let from = from_winter.unwrap_or(stage.held_back_from);
+            let c = train::onboard::calibrate(s, &store, &bundle, from, &stage)?;
+            for (k, th) in c.thresholds.iter().enumerate() {
+                println!(
+                    "level {} from p >= {th:.4}: {:.0}% of validation start zones, {:.1}% of matched non-release cells",
+                    k + 2,
+                    100.0 * train::onboard::LEVEL_RECALL[k],
+                    100.0 * c.negative_share[k]
+                );
+            }
+            println!("\n# paste into {}:\n{}", s.file.display(), c.toml());
             Ok(ExitCode::SUCCESS)
         }
         Command::Experiment { source, target, events, seeds, finetune_epochs, out, opts } => {
@@ -413,6 +681,18 @@ fn dispatch(cli: &Cli) -> anyhow::Result<ExitCode> {
             fs_err::create_dir_all(out)?;
             let report = train::experiment::transfer(&plan, &store, &design, out)?;
             print!("{}", train::experiment::markdown(&report, &design));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Serve { addr, cors_origin, timeout_s, tile_concurrency } => {
+            let opts = crate::serve::Options {
+                root: cli.root.clone(),
+                addr: *addr,
+                cors_origins: cors_origin.clone(),
+                timeout: std::time::Duration::from_secs(*timeout_s),
+                tile_concurrency: tile_concurrency
+                    .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
+            };
+            crate::serve::run(&opts)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Info => {
@@ -539,39 +819,111 @@ fn find_site<'a>(plan: &'a Plan, id: &str) -> anyhow::Result<&'a config::Site> {
     })
 }
 
-fn run(project: &Path, name: &str, sites: &[String], store: &Store, ctx: &RunContext) -> anyhow::Result<ExitCode> {
+fn run(project: &Path, name: &str, store: &Store, mut opts: pipeline::RunOptions) -> anyhow::Result<ExitCode> {
     let plan = config::load(project)?;
     let Some(pipeline) = plan.pipelines.get(name) else {
         let names: Vec<&str> = plan.pipelines.keys().map(String::as_str).collect();
-        bail!(ConfigReport {
-            errors: vec![config::ConfigError::new(
-                "pipelines",
-                "",
-                format!("no pipeline `{name}`; available: {}", names.join(", "))
-            )]
-        });
+        bail!(usage(format!("no pipeline `{name}`; available: {}", names.join(", "))));
     };
-    let unknown: Vec<&String> = sites.iter().filter(|s| plan.site(s).is_none()).collect();
+    let unknown: Vec<&String> = opts.sites.iter().filter(|s| plan.site(s).is_none()).collect();
     if !unknown.is_empty() {
-        bail!(ConfigReport {
-            errors: vec![config::ConfigError::new("sites", "", format!("unknown site(s): {unknown:?}"))]
-        });
+        bail!(usage(format!("unknown site(s): {unknown:?}")));
     }
-    let summary = pipeline::run(&plan, pipeline, sites, store, ctx);
-    for u in &summary.units {
-        match &u.outcome {
-            // One line per unit; the single-stage commands print the full report.
-            Ok(msg) => println!(
-                "ok    {:<14} {:<16} {:>6.1}s  {}",
-                u.site,
-                u.stage,
-                u.seconds,
-                msg.lines().next().unwrap_or_default()
-            ),
-            Err(e) => println!("FAIL  {:<14} {:<16} {:>6.1}s  {e}", u.site, u.stage, u.seconds),
+    if opts.jobs == 0 {
+        bail!(usage("--jobs must be at least 1".into()));
+    }
+    if !opts.dry_run {
+        opts.stop = pipeline::runner::stop_on_signals();
+    }
+    let summary = match pipeline::execute(&plan, pipeline, store, &opts) {
+        Ok(s) => s,
+        Err(pipeline::runner::RunError::Lock(e @ pipeline::lock::LockError::Held { .. })) => {
+            eprintln!("error: {e}");
+            return Ok(ExitCode::from(75));
         }
+        Err(e) => return Err(e.into()),
+    };
+    for u in &summary.units {
+        // One line per unit; the single-stage commands print the full report.
+        let k = &u.key;
+        println!(
+            "{:<5} {:<14} {:<16} {:<10} {:>6.1}s  {}",
+            u.outcome.label(),
+            k.site,
+            k.stage,
+            k.date,
+            u.seconds,
+            u.outcome.text().lines().next().unwrap_or_default()
+        );
     }
-    let failed = summary.failures().count();
-    println!("outputs under {}", store.root().join("sites").display());
-    Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    let count = |label: &str| summary.units.iter().filter(|u| u.outcome.label() == label).count();
+    if opts.dry_run {
+        println!(
+            "plan: {} unit(s), {} to run, {} to skip (dry run: nothing ran)",
+            summary.units.len(),
+            count("run"),
+            count("skip")
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "run {}: {} done, {} skipped, {} failed; ledger {}; outputs under {}",
+        summary.run_id,
+        count("ok"),
+        count("skip"),
+        summary.failures().count(),
+        summary.ledger.display(),
+        store.root().display()
+    );
+    if summary.stopped {
+        eprintln!("stopped by a signal at a unit boundary: run the same command again to finish");
+    }
+    Ok(ExitCode::from(summary.exit_code()))
+}
+
+fn status(
+    store: &Store,
+    date: Option<NaiveDate>,
+    pipeline_name: Option<&str>,
+    ledgers: &[PathBuf],
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let files = pipeline::runner::ledgers_in(store, ledgers);
+    if files.is_empty() {
+        bail!(usage(format!("no run ledger in {}: nothing has run there yet", store.root().display())));
+    }
+    let date = date.map(|d| d.to_string());
+    let mut rows = Vec::new();
+    for f in &files {
+        rows.extend(pipeline::ledger::Ledger::open_read_only(f)?.rows(date.as_deref(), pipeline_name)?);
+    }
+    rows.sort_by(|a, b| a.key.cmp(&b.key));
+    if json {
+        for r in &rows {
+            println!("{}", serde_json::to_string(r)?);
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "{:<10} {:<10} {:<14} {:<16} {:<12} {:>3}  {:<24} {:<8} {:<8} note",
+        "date", "pipeline", "site", "stage", "status", "try", "finished", "input", "output"
+    );
+    for r in &rows {
+        let short = |h: &Option<String>| h.as_deref().map(|h| h[..8.min(h.len())].to_owned()).unwrap_or("-".into());
+        let note = r.error.as_deref().or(r.message.as_deref()).unwrap_or_default();
+        println!(
+            "{:<10} {:<10} {:<14} {:<16} {:<12} {:>3}  {:<24} {:<8} {:<8} {}",
+            r.key.date,
+            r.key.pipeline,
+            r.key.site,
+            r.key.stage,
+            r.status,
+            r.attempts,
+            r.finished_at.as_deref().unwrap_or("-"),
+            short(&r.input_hash),
+            short(&r.output_hash),
+            note.lines().next().unwrap_or_default()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
 }

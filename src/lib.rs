@@ -22,5 +22,8 @@ pub mod geo;
 pub mod ingest;
 pub mod model;
 pub mod pipeline;
+pub mod predict;
+pub mod publish;
+pub mod serve;
 pub mod store;
 pub mod train;

@@ -9,6 +9,14 @@
 //! <root>/sites/<site>/observations/event_weather.parquet  weather recorded with the events, canonical table
 //! <root>/sites/<site>/labels/<date>.tif       label raster of a day's events (ingest::observations)
 //! <root>/cache/http/                         HTTP response cache, keyed by request (ingest::weather)
+//! <root>/bundles/<site>/                      the site's model bundle (train: pretrained or fine-tuned)
+//! <root>/sites/<site>/predictions/<date>.tif  the day's risk probability (+ spread) on the grid (predict)
+//! <root>/published/<site>/collection.json     STAC Collection of the site's maps (publish)
+//! <root>/published/<site>/<date>/             one day's map set: risk_probability.tif, danger_class.tif (COGs),
+//!                                             item.json (STAC Item), zones.geojson, quicklook.png, alert.cap.xml
+//! <root>/published/<site>/latest             symlink to the newest <date>, switched atomically
+//! <root>/ledger.sqlite                        run ledger (pipeline)
+//! <root>/avarisk.lock                         lock held by the run in progress (pipeline)
 //! ```
 use std::path::{Path, PathBuf};
 
@@ -50,5 +58,26 @@ impl Store {
     }
     pub fn http_cache(&self) -> PathBuf {
         self.root.join("cache").join("http")
+    }
+    pub fn bundle(&self, site: &str) -> PathBuf {
+        self.root.join("bundles").join(site)
+    }
+    pub fn prediction(&self, site: &str, date: chrono::NaiveDate) -> PathBuf {
+        self.site_dir(site).join("predictions").join(format!("{date}.tif"))
+    }
+    pub fn published_site(&self, site: &str) -> PathBuf {
+        self.root.join("published").join(site)
+    }
+    pub fn published(&self, site: &str, date: chrono::NaiveDate) -> PathBuf {
+        self.published_site(site).join(date.to_string())
+    }
+    pub fn latest(&self, site: &str) -> PathBuf {
+        self.published_site(site).join("latest")
+    }
+    pub fn ledger(&self) -> PathBuf {
+        self.root.join("ledger.sqlite")
+    }
+    pub fn lock(&self) -> PathBuf {
+        self.root.join("avarisk.lock")
     }
 }

@@ -5,7 +5,7 @@ use std::path::{Component, Path, PathBuf};
 
 use chrono_tz::Tz;
 
-use super::raw::{RawColumn, RawPipeline, RawSite, RawStage, RawWeather};
+use super::raw::{RawColumn, RawDanger, RawPipeline, RawSite, RawStage, RawWeather};
 use super::{ConfigError, RawConfig};
 use crate::dataset::SamplingParams;
 use crate::features::terrain::{Feature, TerrainParams, WindShelterParams};
@@ -18,6 +18,7 @@ use crate::ingest::weather::open_meteo::{self, Endpoint};
 use crate::ingest::weather::schema::Variable;
 use crate::ingest::weather::station_csv::StationFormat;
 use crate::ingest::weather::units::{ColumnSpec, Unit};
+use crate::predict::PredictParams;
 use crate::train::fit::TrainParams;
 
 /// How far (degrees) site bounds may reach beyond the CRS's registered area of use. Projections stay accurate a
@@ -52,7 +53,39 @@ pub struct Site {
     pub observations: Vec<ObservationSource>,
     pub reference: Vec<ReferenceLayer>,
     pub weather: Option<WeatherSource>,
+    pub model: Option<ModelSpec>,
+    pub danger: Option<DangerSpec>,
     pub attribution: Vec<Attribution>,
+}
+
+/// Where a site's model comes from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelSpec {
+    /// Source site whose bundle this one starts from; `None`: a source site, trained on its own records.
+    pub from: Option<String>,
+    pub mode: ModelMode,
+}
+
+/// How a carried-over bundle meets its new site.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ModelMode {
+    /// Fine-tune with the encoder frozen.
+    Freeze,
+    /// Fine-tune everything, the encoder at a smaller rate.
+    Full,
+    /// Unsupervised domain adaptation (no labels needed).
+    Adapt,
+}
+
+/// A site's danger levels and what is published from them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DangerSpec {
+    /// Probabilities at which levels 2, 3, 4 and 5 begin.
+    pub thresholds: [f32; 4],
+    pub zone_min_level: u8,
+    pub alert_level: u8,
+    pub alert_min_area_km2: f64,
+    pub calibration: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -171,6 +204,17 @@ pub enum Stage {
     Train(TrainStage),
     Weather(FetchParams),
     WeatherFeatures(WeatherFeatureParams),
+    /// Onboarding: give each site with a `[model]` its bundle (`sites` of the stage is unused).
+    Model(TrainStage),
+    Predict(PredictParams),
+    Publish(PublishStage),
+}
+
+/// Parameters of the `publish` stage.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct PublishStage {
+    /// CAP alerts carry status `Test`.
+    pub test: bool,
 }
 
 impl Stage {
@@ -182,6 +226,9 @@ impl Stage {
             Stage::Train(_) => "train",
             Stage::Weather(_) => "weather",
             Stage::WeatherFeatures(_) => "weather_features",
+            Stage::Model(_) => "model",
+            Stage::Predict(_) => "predict",
+            Stage::Publish(_) => "publish",
         }
     }
 }
@@ -207,6 +254,17 @@ pub fn compile(raw: &RawConfig) -> Result<Plan, Vec<ConfigError>> {
         }
         if let Some(site) = compile_site(file, rs, &mut e) {
             sites.push(site);
+        }
+    }
+    for site in &sites {
+        let Some(from) = site.model.as_ref().and_then(|m| m.from.as_ref()) else { continue };
+        let mut e = Errors { file: &site.file, list: &mut errors };
+        match sites.iter().find(|s| &s.id == from) {
+            None => e.push("model.from", format!("no site `{from}` is configured")),
+            Some(s) if s.model.as_ref().is_none_or(|m| m.from.is_some()) => {
+                e.push("model.from", format!("site `{from}` is not a source site: give it a `[model]` without `from`"))
+            }
+            Some(_) => {}
         }
     }
     let mut pipelines = BTreeMap::new();
@@ -393,6 +451,23 @@ fn compile_site(file: &Path, rs: &RawSite, e: &mut Errors) -> Option<Site> {
 
     let weather = rs.weather.as_ref().map(|w| compile_weather(w, &dir, crs.as_ref(), ordered.then_some(bounds), e));
 
+    let model = rs.model.as_ref().map(|m| ModelSpec {
+        from: m.from.clone(),
+        mode: match m.mode.as_deref() {
+            None | Some("freeze") => ModelMode::Freeze,
+            Some("full") => ModelMode::Full,
+            Some("adapt") => ModelMode::Adapt,
+            Some(other) => {
+                e.push("model.mode", format!("`{other}` is not a mode: use freeze, full or adapt"));
+                ModelMode::Freeze
+            }
+        },
+    });
+    if model.as_ref().and_then(|m| m.from.as_deref()) == Some(rs.id.as_str()) {
+        e.push("model.from", "a site cannot start from its own bundle: leave `from` out for a source site");
+    }
+    let danger = rs.danger.as_ref().and_then(|d| compile_danger(d, e));
+
     if rs.attribution.is_empty() {
         e.push("attribution", "say where the site's data come from and under which licence ([[attribution]] entries)");
     }
@@ -428,7 +503,92 @@ fn compile_site(file: &Path, rs: &RawSite, e: &mut Errors) -> Option<Site> {
         observations,
         reference,
         weather,
+        model,
+        danger,
         attribution,
+    })
+}
+
+/// The optional training parameters shared by the `train` and `model` stages.
+struct RawTrain<'a> {
+    held_back_from: &'a Option<i32>,
+    epochs: &'a Option<usize>,
+    batch: &'a Option<usize>,
+    lr: &'a Option<f64>,
+    weight_decay: &'a Option<f64>,
+    patience: &'a Option<usize>,
+    seed: &'a Option<u64>,
+    patch: &'a Option<usize>,
+    negatives: &'a Option<usize>,
+    temporal_negatives: &'a Option<usize>,
+}
+
+fn compile_train(sites: &[String], raw: &RawTrain, key: &dyn Fn(&str) -> String, e: &mut Errors) -> TrainStage {
+    let (d, ds) = (TrainParams::default(), SamplingParams::default());
+    let t = TrainStage {
+        sites: sites.to_vec(),
+        held_back_from: raw.held_back_from.unwrap_or(2018),
+        sampling: SamplingParams {
+            patch: raw.patch.unwrap_or(ds.patch),
+            negatives: raw.negatives.unwrap_or(ds.negatives),
+            temporal_negatives: raw.temporal_negatives.unwrap_or(ds.temporal_negatives),
+            seed: raw.seed.unwrap_or(ds.seed),
+            ..ds
+        },
+        train: TrainParams {
+            epochs: raw.epochs.unwrap_or(d.epochs),
+            batch: raw.batch.unwrap_or(d.batch),
+            lr: raw.lr.unwrap_or(d.lr),
+            weight_decay: raw.weight_decay.unwrap_or(d.weight_decay),
+            patience: raw.patience.unwrap_or(d.patience),
+            seed: raw.seed.unwrap_or(d.seed),
+        },
+    };
+    if t.sampling.patch < 8 || t.sampling.patch % 4 != 0 {
+        e.push(key("patch"), format!("must be a multiple of 4, at least 8, got {}", t.sampling.patch));
+    }
+    if t.train.epochs == 0 || t.train.batch == 0 {
+        e.push(key("epochs"), "epochs and batch must be at least 1");
+    }
+    if !(t.train.lr > 0.0 && t.train.lr < 1.0) {
+        e.push(key("lr"), format!("must be in (0, 1), got {}", t.train.lr));
+    }
+    t
+}
+
+fn compile_danger(d: &RawDanger, e: &mut Errors) -> Option<DangerSpec> {
+    let before = e.count();
+    let t = &d.thresholds;
+    if t.len() != 4 {
+        e.push(
+            "danger.thresholds",
+            format!("give 4 probabilities (where levels 2, 3, 4 and 5 begin), found {}", t.len()),
+        );
+    } else if !(t.iter().all(|v| *v > 0.0 && *v < 1.0) && t.windows(2).all(|w| w[0] < w[1])) {
+        e.push("danger.thresholds", format!("must be strictly increasing in (0, 1), found {t:?}"));
+    }
+    let level = |v: Option<u8>, key: &str, e: &mut Errors| {
+        let v = v.unwrap_or(3);
+        if !(2..=5).contains(&v) {
+            e.push(format!("danger.{key}"), format!("must be a level from 2 to 5, found {v}"));
+        }
+        v
+    };
+    let zone_min_level = level(d.zone_min_level, "zone_min_level", e);
+    let alert_level = level(d.alert_level, "alert_level", e);
+    let alert_min_area_km2 = d.alert_min_area_km2.unwrap_or(5.0);
+    if !(alert_min_area_km2 >= 0.0 && alert_min_area_km2.is_finite()) {
+        e.push("danger.alert_min_area_km2", format!("must be a non-negative area, found {alert_min_area_km2}"));
+    }
+    if e.count() > before {
+        return None;
+    }
+    Some(DangerSpec {
+        thresholds: [t[0] as f32, t[1] as f32, t[2] as f32, t[3] as f32],
+        zone_min_level,
+        alert_level,
+        alert_min_area_km2,
+        calibration: d.calibration.clone(),
     })
 }
 
@@ -674,43 +834,69 @@ fn compile_pipeline(
                 seed,
                 patch,
                 negatives,
+                temporal_negatives,
             } => {
-                let (d, ds) = (TrainParams::default(), SamplingParams::default());
-                let t = TrainStage {
-                    sites: sites.clone(),
-                    held_back_from: held_back_from.unwrap_or(2018),
-                    sampling: SamplingParams {
-                        patch: patch.unwrap_or(ds.patch),
-                        negatives: negatives.unwrap_or(ds.negatives),
-                        seed: seed.unwrap_or(ds.seed),
-                        ..ds
-                    },
-                    train: TrainParams {
-                        epochs: epochs.unwrap_or(d.epochs),
-                        batch: batch.unwrap_or(d.batch),
-                        lr: lr.unwrap_or(d.lr),
-                        weight_decay: weight_decay.unwrap_or(d.weight_decay),
-                        patience: patience.unwrap_or(d.patience),
-                        seed: seed.unwrap_or(d.seed),
-                    },
+                let raw = RawTrain {
+                    held_back_from,
+                    epochs,
+                    batch,
+                    lr,
+                    weight_decay,
+                    patience,
+                    seed,
+                    patch,
+                    negatives,
+                    temporal_negatives,
                 };
+                let t = compile_train(sites, &raw, &key, e);
                 if t.sites.is_empty() {
                     e.push(key("sites"), "name at least one source site");
                 }
                 for id in t.sites.iter().filter(|id| !site_ids.contains(*id)) {
                     e.push(key("sites"), format!("no site `{id}` is configured"));
                 }
-                if t.sampling.patch < 8 || t.sampling.patch % 4 != 0 {
-                    e.push(key("patch"), format!("must be a multiple of 4, at least 8, got {}", t.sampling.patch));
-                }
-                if t.train.epochs == 0 || t.train.batch == 0 {
-                    e.push(key("epochs"), "epochs and batch must be at least 1");
-                }
-                if !(t.train.lr > 0.0 && t.train.lr < 1.0) {
-                    e.push(key("lr"), format!("must be in (0, 1), got {}", t.train.lr));
-                }
                 Stage::Train(t)
             }
+            RawStage::Model {
+                held_back_from,
+                epochs,
+                batch,
+                lr,
+                weight_decay,
+                patience,
+                seed,
+                patch,
+                negatives,
+                temporal_negatives,
+            } => {
+                let raw = RawTrain {
+                    held_back_from,
+                    epochs,
+                    batch,
+                    lr,
+                    weight_decay,
+                    patience,
+                    seed,
+                    patch,
+                    negatives,
+                    temporal_negatives,
+                };
+                Stage::Model(compile_train(&[], &raw, &key, e))
+            }
+            RawStage::Predict { tile, overlap, batch, mc_passes } => {
+                let d = PredictParams::default();
+                let p = PredictParams {
+                    tile: tile.unwrap_or(d.tile),
+                    overlap: overlap.unwrap_or(d.overlap),
+                    batch: batch.unwrap_or(d.batch),
+                    mc_passes: mc_passes.unwrap_or(d.mc_passes),
+                };
+                for problem in p.problems() {
+                    e.push(key("tile"), problem);
+                }
+                Stage::Predict(p)
+            }
+            RawStage::Publish { test } => Stage::Publish(PublishStage { test: test.unwrap_or(false) }),
             RawStage::Observations { label_radius_m } => {
                 if let Some(r) = label_radius_m {
                     if !(*r >= 0.0 && *r <= 5000.0) {

@@ -15,8 +15,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 pub use compile::{
-    compile, Attribution, DemSource, ObservationSource, Pipeline, Plan, ReferenceLayer, Site, Stage, TrainStage,
-    WeatherPoint, WeatherSource,
+    compile, Attribution, DangerSpec, DemSource, ModelMode, ModelSpec, ObservationSource, Pipeline, Plan, PublishStage,
+    ReferenceLayer, Site, Stage, TrainStage, WeatherPoint, WeatherSource,
 };
 pub use error::{ConfigError, ConfigReport};
 

@@ -33,8 +33,47 @@ pub struct RawSite {
     /// Where the daily weather comes from (see the weather ingest stage). Absent: no weather source yet.
     #[serde(default)]
     pub weather: Option<RawWeather>,
+    /// Where the site's model comes from (the `model` stage of onboarding). Absent: the site gets no model.
+    #[serde(default)]
+    pub model: Option<RawModel>,
+    /// Danger levels of the published maps (from `avarisk calibrate --site ID`).
+    #[serde(default)]
+    pub danger: Option<RawDanger>,
     /// Where the site's data come from and under which licence. At least one entry.
     pub attribution: Vec<RawAttribution>,
+}
+
+/// The site's model: trained on its own records (a source site), or carried over from a source site.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawModel {
+    /// Source site whose bundle this site starts from. Absent: the site is a source, trained on its own records.
+    #[serde(default)]
+    pub from: Option<String>,
+    /// How a carried-over bundle meets the site: `freeze` (fine-tune the decoder, encoder frozen; default),
+    /// `full` (fine-tune everything, the encoder at a smaller rate) or `adapt` (no labels: domain adaptation).
+    #[serde(default)]
+    pub mode: Option<String>,
+}
+
+/// Danger levels (EAWS-style 1-5) from the risk probability, and what is published from them.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDanger {
+    /// Probabilities at which levels 2, 3, 4 and 5 begin, strictly increasing in (0, 1).
+    pub thresholds: Vec<f64>,
+    /// Lowest level drawn as a warning zone in zones.geojson. Default 3.
+    #[serde(default)]
+    pub zone_min_level: Option<u8>,
+    /// Level from which a CAP alert is issued. Default 3.
+    #[serde(default)]
+    pub alert_level: Option<u8>,
+    /// Area (km2) at or above `alert_level` that issues an alert. Default 5.
+    #[serde(default)]
+    pub alert_min_area_km2: Option<f64>,
+    /// How the thresholds were derived (free text, written by `avarisk calibrate`).
+    #[serde(default)]
+    pub calibration: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize)]
@@ -263,6 +302,11 @@ pub enum RawStage {
         /// Negatives labelled per patch. Default 8.
         #[serde(default)]
         negatives: Option<usize>,
+        /// Temporal negatives per event: the event's patch on other days of its winter without a recorded event
+        /// nearby, with that day's regional weather (`weather/cantons/` of the site; sites without it have none).
+        /// 0 turns the temporal design off. Default 4.
+        #[serde(default)]
+        temporal_negatives: Option<usize>,
     },
     /// Fetch or read the site's weather into its store.
     Weather {
@@ -294,6 +338,51 @@ pub enum RawStage {
         /// Longest gap (days) in temperature, snow depth and wind filled by linear interpolation. Default 2.
         #[serde(default)]
         max_gap_days: Option<u32>,
+    },
+    /// Give each site with a `[model]` its bundle: pretrain source sites, fine-tune or adapt the others from theirs.
+    /// Same parameters as `train` (without `sites`).
+    Model {
+        #[serde(default)]
+        held_back_from: Option<i32>,
+        #[serde(default)]
+        epochs: Option<usize>,
+        #[serde(default)]
+        batch: Option<usize>,
+        #[serde(default)]
+        lr: Option<f64>,
+        #[serde(default)]
+        weight_decay: Option<f64>,
+        #[serde(default)]
+        patience: Option<usize>,
+        #[serde(default)]
+        seed: Option<u64>,
+        #[serde(default)]
+        patch: Option<usize>,
+        #[serde(default)]
+        negatives: Option<usize>,
+        #[serde(default)]
+        temporal_negatives: Option<usize>,
+    },
+    /// Run the site's bundle over its grid with the day's weather (tiled, blended).
+    Predict {
+        /// Window side in cells (multiple of 4). Default 256.
+        #[serde(default)]
+        tile: Option<usize>,
+        /// Cells shared by neighbouring windows. Default 64.
+        #[serde(default)]
+        overlap: Option<usize>,
+        /// Windows per forward pass. Default 4.
+        #[serde(default)]
+        batch: Option<usize>,
+        /// Monte Carlo dropout passes for the spread band (0 = off). Default 0.
+        #[serde(default)]
+        mc_passes: Option<usize>,
+    },
+    /// Publish the day's map set (COGs, STAC, zones, quicklook, CAP).
+    Publish {
+        /// Mark CAP alerts `Test` (dry runs, demos). Default false.
+        #[serde(default)]
+        test: Option<bool>,
     },
     /// Derive the terrain feature stack from the site DEM.
     Terrain {

@@ -4,14 +4,116 @@
 //! of them measures how well the weather tells dangerous days from the others.
 //!
 //! Regions: every event belongs to the nearest weather point (great-circle distance). Winter days: December to April.
+//!
+//! The regional weather is read from `sites/<id>/weather/cantons/*.csv` (Open-Meteo historical-weather CSV exports,
+//! ERA5-based, one point per canton capital) by [`load_regional_rows`]; [`RegionalWeather`] is the same table indexed
+//! by point and day, which the patch sampling's temporal design reads (see [`super::sample`]).
 use std::collections::BTreeMap;
+use std::path::Path;
 
 use chrono::{Datelike, NaiveDate};
 
+use super::channels::WEATHER;
 use super::sample::winter_of;
+use super::DatasetError;
 use crate::features::weather::{daily_features, Channel, WeatherFeatureParams};
 use crate::ingest::observations::Event;
-use crate::ingest::weather::schema::DailyWeather;
+use crate::ingest::weather::schema::{DailyWeather, Values, Variable};
+
+/// Folder of a site's regional daily weather exports, relative to the site folder.
+pub const REGIONAL_DIR: &str = "weather/cantons";
+
+/// Reads every `*.csv` export of `dir` (point id = file stem without `weather_`), or `None` when `dir` does not exist.
+pub fn load_regional_rows(dir: &Path) -> Result<Option<Vec<DailyWeather>>, DatasetError> {
+    let Ok(entries) = fs_err::read_dir(dir) else { return Ok(None) };
+    let bad = |path: &Path, reason: String| DatasetError::Regional { path: path.display().to_string(), reason };
+    let mut paths = Vec::new();
+    for entry in entries {
+        let path = entry.map_err(|e| bad(dir, e.to_string()))?.path();
+        if path.extension().and_then(|e| e.to_str()) == Some("csv") {
+            paths.push(path);
+        }
+    }
+    paths.sort();
+    let mut rows = Vec::new();
+    for path in paths {
+        let id =
+            path.file_stem().map(|n| n.to_string_lossy().trim_start_matches("weather_").to_owned()).unwrap_or_default();
+        let text = fs_err::read_to_string(&path).map_err(|e| bad(&path, e.to_string()))?;
+        let parsed = crate::ingest::weather::open_meteo::parse_csv_export(&text, &id)
+            .map_err(|e| bad(&path, format!("{e} (expected an Open-Meteo historical-weather CSV export)")))?;
+        rows.extend(parsed);
+    }
+    Ok(Some(rows))
+}
+
+/// One regional weather point and its days.
+#[derive(Debug, Clone)]
+pub struct RegionalPoint {
+    pub id: String,
+    pub longitude: f64,
+    pub latitude: f64,
+    pub elevation_m: f64,
+    pub days: BTreeMap<NaiveDate, Values>,
+}
+
+/// Regional daily weather indexed by point (sorted by id, the order of [`Days::regions`]) and day.
+#[derive(Debug, Clone, Default)]
+pub struct RegionalWeather {
+    pub points: Vec<RegionalPoint>,
+    /// Temperature change with elevation used to carry a point's air temperature to a start zone (deg C per km,
+    /// the default of the daily weather channels).
+    pub lapse_rate_c_per_km: f64,
+}
+
+impl RegionalWeather {
+    pub fn from_rows(rows: &[DailyWeather]) -> RegionalWeather {
+        let mut points: BTreeMap<String, RegionalPoint> = BTreeMap::new();
+        for w in rows {
+            points
+                .entry(w.point_id.clone())
+                .or_insert_with(|| RegionalPoint {
+                    id: w.point_id.clone(),
+                    longitude: w.longitude,
+                    latitude: w.latitude,
+                    elevation_m: w.elevation_m,
+                    days: BTreeMap::new(),
+                })
+                .days
+                .insert(w.date, w.values);
+        }
+        RegionalWeather {
+            points: points.into_values().collect(),
+            lapse_rate_c_per_km: WeatherFeatureParams::default().lapse_rate_c_per_km,
+        }
+    }
+
+    /// The point nearest to (lon, lat) in degrees WGS84 (equirectangular distance, as [`build_days`] assigns regions).
+    pub fn nearest(&self, (lon, lat): (f64, f64)) -> Option<usize> {
+        let d = |p: &RegionalPoint| {
+            let (dl, dp) = ((lon - p.longitude).to_radians() * lat.to_radians().cos(), (lat - p.latitude).to_radians());
+            dl * dl + dp * dp
+        };
+        (0..self.points.len()).min_by(|a, b| d(&self.points[*a]).total_cmp(&d(&self.points[*b])))
+    }
+
+    /// The patch network's weather channels ([`WEATHER`] order) from point `p` on `day`, carried to `elevation_m`:
+    /// air temperature with the lapse rate; variables the exports lack (snow depth, wind speed) are NaN (the training
+    /// mean once normalised). `None` when the day has no air temperature at that point.
+    pub fn channels(&self, p: usize, day: NaiveDate, elevation_m: f64) -> Option<[f32; WEATHER.len()]> {
+        let point = self.points.get(p)?;
+        let v = point.days.get(&day)?;
+        let t = v.t_mean_c?;
+        let mut out = [f32::NAN; WEATHER.len()];
+        for (k, var) in WEATHER.iter().enumerate() {
+            out[k] = match var {
+                Variable::TMean => (t + self.lapse_rate_c_per_km * (elevation_m - point.elevation_m) / 1000.0) as f32,
+                other => v.get(*other).map_or(f32::NAN, |x| x as f32),
+            };
+        }
+        Some(out)
+    }
+}
 
 /// The weather features of a region-day, in this order.
 pub const DAY_FEATURES: [Channel; 7] = [
@@ -81,6 +183,36 @@ pub fn build_days(
             }
         }
         day = day.succ_opt().expect("date in range");
+    }
+    out
+}
+
+/// Fixed patch locations per region for scoring a patch network day by day: up to `per_region` distinct start-zone
+/// cells of the region's events from winters before `before_winter` (drawn with `seed`), in the order of
+/// `weather.points`. `region` is each event's nearest point.
+pub fn region_anchors(
+    rasters: &super::SiteRasters,
+    events: &[Event],
+    region: &[Option<usize>],
+    regions: usize,
+    before_winter: i32,
+    per_region: usize,
+    seed: u64,
+) -> Vec<Vec<(usize, usize)>> {
+    use rand::seq::SliceRandom;
+    let mut out = vec![Vec::new(); regions];
+    for (e, r) in events.iter().zip(region) {
+        if let Some(r) = r {
+            if winter_of(e.date) < before_winter && rasters.valid(e.col, e.row) && !out[*r].contains(&(e.col, e.row)) {
+                out[*r].push((e.col, e.row));
+            }
+        }
+    }
+    let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(seed);
+    for cells in &mut out {
+        cells.sort_unstable();
+        cells.shuffle(&mut rng);
+        cells.truncate(per_region);
     }
     out
 }

@@ -1,4 +1,5 @@
-//! Building matched case-control patches for a site (see the module doc of [`super`]).
+//! Building matched case-control patches for a site, and the temporal negatives beside them (see the module doc of
+//! [`super`]).
 use std::collections::HashMap;
 
 use chrono::{Datelike, NaiveDate};
@@ -7,6 +8,7 @@ use rand::{Rng, SeedableRng};
 use tch::{Device, Kind, Tensor};
 
 use super::channels::{SiteRasters, CHANNELS, TERRAIN_CHANNELS, WEATHER};
+use super::days::{self, RegionalWeather};
 use super::DatasetError;
 use crate::config::Site;
 use crate::ingest::observations::{self, Event};
@@ -29,6 +31,10 @@ pub struct SamplingParams {
     pub seed: u64,
     /// Channels left out (set to the training mean, 0 after normalisation): feature ablation.
     pub drop: Vec<String>,
+    /// Temporal negatives per event (0: none): the event's patch on other days of its winter (December to April)
+    /// without a recorded event within `context_radius_m`, with that day's regional weather, labelled negative.
+    /// Only events whose day the site's regional weather (`weather/cantons/`) covers take part.
+    pub temporal_negatives: usize,
 }
 
 impl Default for SamplingParams {
@@ -41,8 +47,23 @@ impl Default for SamplingParams {
             label_radius_m: None,
             seed: 7,
             drop: Vec::new(),
+            temporal_negatives: DEFAULT_TEMPORAL_NEGATIVES,
         }
     }
+}
+
+/// Temporal negatives per event unless configured (see [`SamplingParams::temporal_negatives`]).
+pub const DEFAULT_TEMPORAL_NEGATIVES: usize = 4;
+
+/// The role of a patch in the sampling design.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PatchKind {
+    /// The event's start zone and same-day negatives around it.
+    Event,
+    /// Same-day negatives within the context radius.
+    Context,
+    /// The event's patch on another day of its winter, every labelled pixel negative.
+    Temporal,
 }
 
 /// Patches with their labels. Arrays are row-major: `x` is N x C x P x P, `y` and `mask` N x P x P.
@@ -54,8 +75,14 @@ pub struct Samples {
     pub mask: Vec<f32>,
     /// Index into `events` of the event each patch belongs to (the unit of bootstrap resampling).
     pub event: Vec<usize>,
-    /// Winter of each patch (the year its October falls in).
+    /// Winter of each patch (the year its October falls in): the event's, also for its temporal negatives.
     pub winter: Vec<i32>,
+    /// The day whose weather each patch carries (the event's day, or a temporal negative's).
+    pub day: Vec<NaiveDate>,
+    pub kind: Vec<PatchKind>,
+    /// Whether the patch's weather channels come from the regional exports (temporal design) rather than the
+    /// weather recorded with the event.
+    pub regional: Vec<bool>,
     pub events: Vec<Event>,
 }
 
@@ -89,8 +116,25 @@ impl Samples {
             out.mask.extend_from_slice(&self.mask[i * pp..(i + 1) * pp]);
             out.event.push(self.event[i]);
             out.winter.push(self.winter[i]);
+            out.day.push(self.day[i]);
+            out.kind.push(self.kind[i]);
+            out.regional.push(self.regional[i]);
         }
         out
+    }
+
+    /// Appends `other`'s patches, re-indexing its events after ours (so groups stay distinct).
+    pub fn append(&mut self, other: Samples) {
+        let offset = self.events.len();
+        self.x.extend(other.x);
+        self.y.extend(other.y);
+        self.mask.extend(other.mask);
+        self.event.extend(other.event.into_iter().map(|e| e + offset));
+        self.winter.extend(other.winter);
+        self.day.extend(other.day);
+        self.kind.extend(other.kind);
+        self.regional.extend(other.regional);
+        self.events.extend(other.events);
     }
 
     /// Sets the channels named in `drop` to NaN (0, the mean, once normalised), so a model cannot use them.
@@ -213,9 +257,27 @@ pub fn build(site: &Site, store: &Store, params: &SamplingParams) -> Result<Samp
     } else {
         HashMap::new()
     };
-    let mut samples = sample_events(&rasters, events, &weather, params);
+    let regional = if params.temporal_negatives > 0 { regional_of(site, &events)? } else { None };
+    let mut samples = sample_events(&rasters, events, &weather, regional.as_ref(), params);
     samples.drop_channels(&params.drop);
     Ok(samples)
+}
+
+/// The regional weather of the temporal design, and the nearest regional point of each event.
+pub struct Temporal {
+    pub weather: RegionalWeather,
+    pub region: Vec<Option<usize>>,
+}
+
+/// Reads `site`'s regional weather exports (`weather/cantons/` in the site folder) and assigns each event its nearest
+/// point; `None` when the site has none.
+pub fn regional_of(site: &Site, events: &[Event]) -> Result<Option<Temporal>, DatasetError> {
+    let Some(rows) = days::load_regional_rows(&site.dir.join(days::REGIONAL_DIR))? else { return Ok(None) };
+    let weather = RegionalWeather::from_rows(&rows);
+    let (mut xs, mut ys): (Vec<f64>, Vec<f64>) = events.iter().map(|e| (e.x, e.y)).unzip();
+    site.grid.crs.transform_points(&crate::geo::Crs::wgs84(), &mut xs, &mut ys)?;
+    let region = xs.into_iter().zip(ys).map(|ll| weather.nearest(ll)).collect();
+    Ok(Some(Temporal { weather, region }))
 }
 
 /// The sampling itself, on rasters and events already in memory.
@@ -223,6 +285,7 @@ pub fn sample_events(
     rasters: &SiteRasters,
     events: Vec<Event>,
     weather: &HashMap<String, Values>,
+    temporal: Option<&Temporal>,
     params: &SamplingParams,
 ) -> Samples {
     let g = &rasters.grid;
@@ -249,10 +312,22 @@ pub fn sample_events(
                 dx.hypot(dy) >= params.min_negative_distance_m
             })
         };
-        let wx: Vec<f32> = WEATHER
-            .iter()
-            .map(|v| weather.get(&e.id).and_then(|vals| vals.get(*v)).map_or(f32::NAN, |x| x as f32))
-            .collect();
+        // Weather: the temporal design takes the event day's weather from the regional exports, like its temporal
+        // negatives, so that no patch of the event carries a different source (see the module doc); otherwise the
+        // weather recorded with the event.
+        let elevation = rasters.bands[0][e.row * w + e.col] as f64;
+        let region = temporal
+            .filter(|_| params.temporal_negatives > 0)
+            .and_then(|t| t.region[k].map(|r| (t, r)))
+            .filter(|(t, r)| t.weather.channels(*r, e.date, elevation).is_some());
+        let wx: Vec<f32> = match region {
+            Some((t, r)) => t.weather.channels(r, e.date, elevation).expect("checked").to_vec(),
+            None => WEATHER
+                .iter()
+                .map(|v| weather.get(&e.id).and_then(|vals| vals.get(*v)).map_or(f32::NAN, |x| x as f32))
+                .collect(),
+        };
+        let tag = Tag { event: k, winter: winter_of(e.date), day: e.date, regional: region.is_some() };
 
         // Patch 1: the event at a random offset, its positives and some negatives.
         let place = |centre: usize, size: usize, rng: &mut StdRng| {
@@ -273,7 +348,32 @@ pub fn sample_events(
             }
         }
         labels.extend(draw_negatives(rasters, c0, r0, p, params.negatives, &far, &mut rng));
-        push_patch(&mut out, rasters, c0, r0, &wx, &labels, k, winter_of(e.date));
+        push_patch(&mut out, rasters, c0, r0, &wx, &labels, tag, PatchKind::Event);
+
+        // Temporal negatives: the same patch and pixels on other days of the winter without a recorded event nearby.
+        if let Some((t, r)) = region {
+            let quiet = |d: &NaiveDate| {
+                by_day.get(d).is_none_or(|starts| {
+                    starts.iter().all(|(sc, sr)| {
+                        let (dx, dy) = ((e.col as f64 - *sc as f64) * res, (e.row as f64 - *sr as f64) * res);
+                        dx.hypot(dy) > params.context_radius_m
+                    })
+                })
+            };
+            let mut candidates: Vec<NaiveDate> = t.weather.points[r]
+                .days
+                .keys()
+                .copied()
+                .filter(|d| winter_of(*d) == tag.winter && matches!(d.month(), 12 | 1..=4) && quiet(d))
+                .filter(|d| t.weather.channels(r, *d, elevation).is_some())
+                .collect();
+            let negatives: Vec<(usize, usize, f32)> = labels.iter().map(|(c, r, _)| (*c, *r, 0.0)).collect();
+            for _ in 0..params.temporal_negatives.min(candidates.len()) {
+                let d = candidates.swap_remove(rng.gen_range(0..candidates.len()));
+                let wd = t.weather.channels(r, d, elevation).expect("checked");
+                push_patch(&mut out, rasters, c0, r0, &wd, &negatives, Tag { day: d, ..tag }, PatchKind::Temporal);
+            }
+        }
 
         // Patch 2: negatives only, somewhere within the context radius on the same day.
         let reach = (params.context_radius_m / res) as i64;
@@ -287,7 +387,7 @@ pub fn sample_events(
                 ((c as usize).saturating_sub(p / 2).min(w - p), (r as usize).saturating_sub(p / 2).min(h - p));
             let negs = draw_negatives(rasters, c0, r0, p, params.negatives, &far, &mut rng);
             if !negs.is_empty() {
-                push_patch(&mut out, rasters, c0, r0, &wx, &negs, k, winter_of(e.date));
+                push_patch(&mut out, rasters, c0, r0, &wx, &negs, tag, PatchKind::Context);
                 break;
             }
         }
@@ -318,16 +418,27 @@ fn draw_negatives(
     out
 }
 
-#[allow(clippy::too_many_arguments)] // one patch's full description; a struct would only rename the arguments
-fn push_patch(
+/// What a patch belongs to: its event, winter, weather day and weather source.
+#[derive(Debug, Clone, Copy)]
+pub struct Tag {
+    pub event: usize,
+    pub winter: i32,
+    pub day: NaiveDate,
+    pub regional: bool,
+}
+
+/// Appends the patch whose top-left cell is (c0, r0): terrain from `rasters`, the weather values `wx` (one per
+/// [`WEATHER`] channel, constant over the patch) and the labelled pixels `labels` (col, row, label).
+#[allow(clippy::too_many_arguments)] // one patch's full description
+pub fn push_patch(
     out: &mut Samples,
     rasters: &SiteRasters,
     c0: usize,
     r0: usize,
     wx: &[f32],
     labels: &[(usize, usize, f32)],
-    event: usize,
-    winter: i32,
+    tag: Tag,
+    kind: PatchKind,
 ) {
     let (p, w) = (out.patch, rasters.grid.width);
     for band in rasters.bands.iter().take(TERRAIN_CHANNELS) {
@@ -347,6 +458,9 @@ fn push_patch(
     }
     out.y.extend(y);
     out.mask.extend(mask);
-    out.event.push(event);
-    out.winter.push(winter);
+    out.event.push(tag.event);
+    out.winter.push(tag.winter);
+    out.day.push(tag.day);
+    out.kind.push(kind);
+    out.regional.push(tag.regional);
 }

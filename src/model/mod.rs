@@ -1,13 +1,16 @@
 //! Networks and model bundles.
 //!
 //! * [`unet`]: a small fully convolutional U-Net, one logit per pixel (release probability after a sigmoid), with an
-//!   [`Encoder`] that other models can embed and [`freeze_encoder`] for fine-tuning on a new site.
+//!   [`Encoder`] that other models can embed and [`freeze_encoder`] for fine-tuning on a new site. It lives in the
+//!   workspace crate `avarisk-nn` (which builds with libtorch alone, for `avarisk-train`) and is re-exported here, so
+//!   `avarisk::model::unet::*` paths are unchanged.
+//! * [`align`]: the CORAL feature-alignment loss used by `avarisk adapt --method coral` (also from `avarisk-nn`).
 //! * [`bundle`]: a trained model on disk (`model.safetensors` + `bundle.json`): save atomically, load, check that a
 //!   bundle fits a site's features and resolution.
 //!
 //! The device is chosen once, here, by [`device`]; everything else takes a `tch::Device` argument.
 pub mod bundle;
-pub mod unet;
+pub use avarisk_nn::{align, unet};
 
 pub use bundle::{check_compatible, hash_file, lineage_id, BundleError, BundleMeta, Versions};
 pub use unet::{freeze_encoder, trainable_names, Decoder, Encoder, EncoderFeatures, UNet, UNetConfig, ENCODER_PREFIX};

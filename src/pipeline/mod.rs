@@ -1,19 +1,33 @@
-//! The pipeline runner: the only code that knows the order of the stages.
+//! The pipeline runner: the only code that knows the order of the stages, and what each unit of work reads and writes.
 //!
-//! Stages run in dependency order (`dem` -> `terrain` -> `observations` -> `weather` -> `weather_features`) whatever
-//! their order in the pipeline file. The `weather` stage runs for all selected sites at once (one HTTP client, one concurrency
-//! limit); the others site by site. A site that fails a stage skips its later stages; the other sites go on, and the
-//! summary lists each unit's outcome. A stage that is not in the pipeline reads what an earlier run left in the store.
+//! Stages run in dependency order ([`rank`]: `dem` -> `terrain` -> `observations` -> `weather` -> `weather_features`)
+//! whatever their order in the pipeline file. [`runner`] executes a pipeline as units (stage x site x date) against
+//! the run [`ledger`] under the run [`lock`]; [`io`] declares each unit's inputs and outputs, whose
+//! [`fingerprint`]s decide what is skipped; [`run_stage`] does one unit. The `weather` stage runs for all its sites at
+//! once (one HTTP client, one concurrency limit). A stage that is not in the pipeline reads what an earlier run left
+//! in the store. [`scaffold`] writes a new site's `site.toml` from its DEM (`avarisk site add`).
+use std::path::PathBuf;
 use std::time::Instant;
 
 use chrono::NaiveDate;
-use tracing::{error, info};
+use tracing::Instrument;
 
-use crate::config::{Pipeline, Plan, Site, Stage};
+use crate::config::{Pipeline, Plan, PublishStage, Site, Stage, WeatherSource};
 use crate::features::{terrain, weather as weather_features};
 use crate::ingest::weather::{self, fetch::Fetcher};
 use crate::ingest::{dem, observations};
+use crate::model::bundle;
 use crate::store::Store;
+use crate::{predict, publish};
+
+pub mod fingerprint;
+pub mod ledger;
+pub mod lock;
+pub mod runner;
+pub mod scaffold;
+
+pub use fingerprint::Input;
+pub use runner::{execute, RunOptions, RunSummary, Shard};
 
 /// Days of weather before the run date that a daily run ingests (the history weather features need).
 pub const WEATHER_HISTORY_DAYS: i64 = 14;
@@ -35,24 +49,26 @@ impl RunContext {
     }
 }
 
-/// Outcome of one stage on one site: a message saying what was written (or why nothing was needed), or the error.
-#[derive(Debug)]
-pub struct UnitResult {
-    pub site: String,
-    pub stage: &'static str,
-    pub outcome: Result<String, String>,
-    pub seconds: f64,
-}
-
-#[derive(Debug, Default)]
-pub struct RunSummary {
-    pub units: Vec<UnitResult>,
-}
-
-impl RunSummary {
-    pub fn failures(&self) -> impl Iterator<Item = &UnitResult> {
-        self.units.iter().filter(|u| u.outcome.is_err())
-    }
+/// Runs `pipeline` for the day of `ctx` on `sites` (all sites of the plan when empty) with the ledger and lock of
+/// `store`: [`execute`] with default options. A lock or ledger error comes back as one failed unit.
+pub fn run(plan: &Plan, pipeline: &Pipeline, sites: &[String], store: &Store, ctx: &RunContext) -> RunSummary {
+    let mut opts = RunOptions::new(vec![ctx.date]);
+    opts.sites = sites.to_vec();
+    opts.weather_from = ctx.from;
+    opts.offline = ctx.offline;
+    execute(plan, pipeline, store, &opts).unwrap_or_else(|e| RunSummary {
+        units: vec![runner::UnitResult {
+            key: ledger::UnitKey {
+                pipeline: pipeline.name.clone(),
+                stage: "run".into(),
+                site: sites.join(","),
+                date: ctx.date.to_string(),
+            },
+            outcome: runner::Outcome::Failed(e.to_string()),
+            seconds: 0.0,
+        }],
+        ..Default::default()
+    })
 }
 
 /// Position of a stage in the dependency order.
@@ -61,48 +77,119 @@ fn rank(stage: &Stage) -> usize {
         Stage::Dem(_) => 0,
         Stage::Terrain(_) => 1,
         Stage::Observations(_) => 2,
-        Stage::Weather(_) => 3,
-        Stage::WeatherFeatures(_) => 4,
-        Stage::Train(_) => 5,
+        Stage::Model(_) => 3,
+        Stage::Weather(_) => 4,
+        Stage::WeatherFeatures(_) => 5,
+        Stage::Predict(_) => 6,
+        Stage::Publish(_) => 7,
+        Stage::Train(_) => 8,
     }
 }
 
-/// Runs `pipeline` on `sites` (all sites of the plan when empty), writing into `store`.
-pub fn run(plan: &Plan, pipeline: &Pipeline, sites: &[String], store: &Store, ctx: &RunContext) -> RunSummary {
-    let mut stages: Vec<&Stage> = pipeline.stages.iter().collect();
-    stages.sort_by_key(|s| rank(s));
-    let mut summary = RunSummary::default();
-    let selected: Vec<&Site> = plan.sites.iter().filter(|s| sites.is_empty() || sites.contains(&s.id)).collect();
-    for stage in stages {
-        let failed: Vec<String> = summary.failures().map(|u| u.site.clone()).collect();
-        let targets: Vec<&Site> = selected.iter().copied().filter(|s| !failed.contains(&s.id)).collect();
-        let results = match stage {
-            Stage::Weather(params) => run_weather(&targets, params, store, ctx),
-            _ => targets
-                .iter()
-                .map(|site| {
-                    let t = Instant::now();
-                    let outcome = run_stage(site, stage, store, ctx);
-                    (site.id.clone(), outcome, t.elapsed().as_secs_f64())
-                })
-                .collect(),
-        };
-        for (site, outcome, seconds) in results {
-            match &outcome {
-                Ok(msg) => {
-                    let first = msg.lines().next().unwrap_or_default();
-                    info!(site = %site, stage = stage.name(), seconds = format!("{seconds:.1}"), "{first}")
-                }
-                Err(e) => error!(site = %site, stage = stage.name(), "{e}"),
-            }
-            summary.units.push(UnitResult { site, stage: stage.name(), outcome, seconds });
-        }
+/// Is a stage's unit one per run date (weather, weather features, prediction, publishing), or one per site?
+pub fn dated(stage: &Stage) -> bool {
+    match stage {
+        Stage::Dem(_) | Stage::Terrain(_) | Stage::Observations(_) | Stage::Model(_) | Stage::Train(_) => false,
+        Stage::Weather(_) | Stage::WeatherFeatures(_) | Stage::Predict(_) | Stage::Publish(_) => true,
     }
-    summary
+}
+
+/// What one unit reads and writes. The runner hashes `key` (with the stage parameters and the site configuration)
+/// and `inputs` to decide whether the unit must run again, and `outputs` to check they are still what it wrote.
+#[derive(Debug, Clone, Default)]
+pub struct UnitIo {
+    /// Anything besides parameters and files that shapes the result (e.g. the weather window).
+    pub key: String,
+    pub inputs: Vec<Input>,
+    /// Files (or directories) the unit writes, hashed after it ran.
+    pub outputs: Vec<PathBuf>,
+    /// Stores the unit upserts and other units also write (the weather store): checked for presence only.
+    pub shared: Vec<PathBuf>,
+}
+
+/// The inputs and outputs of `stage` on `site` for the run in `ctx`, as paths of the [`Store`] and the site's files.
+pub fn io(site: &Site, stage: &Stage, store: &Store, ctx: &RunContext) -> UnitIo {
+    let id = site.id.as_str();
+    match stage {
+        Stage::Dem(_) => UnitIo {
+            inputs: site.dem.iter().filter_map(|d| d.local_file.clone()).map(Input::Path).collect(),
+            outputs: vec![store.dem(id)],
+            ..Default::default()
+        },
+        Stage::Terrain(_) => {
+            UnitIo { inputs: vec![Input::Path(store.dem(id))], outputs: vec![store.terrain(id)], ..Default::default() }
+        }
+        Stage::Observations(_) if site.observations.is_empty() => UnitIo::default(),
+        Stage::Observations(_) => UnitIo {
+            inputs: site.observations.iter().map(|o| Input::Path(o.path.clone())).collect(),
+            outputs: vec![store.events(id), store.event_weather(id)],
+            ..Default::default()
+        },
+        Stage::Weather(_) => {
+            let (from, to) = ctx.weather_window();
+            let inputs = match &site.weather {
+                None => Vec::new(),
+                Some(WeatherSource::OpenMeteo { recorded, .. }) => {
+                    recorded.iter().map(|p| Input::Path(p.clone())).collect()
+                }
+                Some(WeatherSource::StationCsv { stations, .. }) => {
+                    stations.iter().map(|s| Input::Path(s.path.clone())).collect()
+                }
+            };
+            let shared = if site.weather.is_some() { vec![store.weather(id)] } else { Vec::new() };
+            UnitIo { key: format!("window {from}..{to} offline {}", ctx.offline), inputs, shared, ..Default::default() }
+        }
+        Stage::WeatherFeatures(_) if site.weather.is_none() => UnitIo::default(),
+        Stage::WeatherFeatures(_) => {
+            let (from, to) = (ctx.date - chrono::Duration::days(WEATHER_HISTORY_DAYS), ctx.date);
+            UnitIo {
+                key: format!("date {}", ctx.date),
+                inputs: vec![Input::Path(store.dem(id)), Input::WeatherRows { path: store.weather(id), from, to }],
+                outputs: vec![store.weather_channels(id, ctx.date)],
+                ..Default::default()
+            }
+        }
+        Stage::Model(_) if site.model.is_none() => UnitIo::default(),
+        Stage::Model(_) => {
+            let mut inputs = vec![Input::Path(store.dem(id)), Input::Path(store.terrain(id))];
+            if !site.observations.is_empty() {
+                inputs.extend([Input::Path(store.events(id)), Input::Path(store.event_weather(id))]);
+            }
+            if let Some(from) = site.model.as_ref().and_then(|m| m.from.as_ref()) {
+                let source = store.bundle(from);
+                inputs.extend([source.join(bundle::WEIGHTS_FILE), source.join(bundle::META_FILE)].map(Input::Path));
+            }
+            UnitIo { inputs, outputs: vec![store.bundle(id)], ..Default::default() }
+        }
+        Stage::Predict(_) if site.model.is_none() => UnitIo::default(),
+        Stage::Predict(_) => {
+            let b = store.bundle(id);
+            let mut inputs = vec![Input::Path(store.dem(id)), Input::Path(store.terrain(id))];
+            inputs.extend([b.join(bundle::WEIGHTS_FILE), b.join(bundle::META_FILE)].map(Input::Path));
+            if site.weather.is_some() {
+                inputs.push(Input::Path(store.weather_channels(id, ctx.date)));
+            }
+            UnitIo {
+                key: format!("date {}", ctx.date),
+                inputs,
+                outputs: vec![store.prediction(id, ctx.date)],
+                ..Default::default()
+            }
+        }
+        Stage::Publish(_) if site.model.is_none() => UnitIo::default(),
+        Stage::Publish(_) => UnitIo {
+            key: format!("date {}", ctx.date),
+            inputs: vec![Input::Path(store.prediction(id, ctx.date)), Input::Path(store.dem(id))],
+            outputs: vec![store.published(id, ctx.date)],
+            ..Default::default()
+        },
+        // Not a site unit: `run_stage` refuses it, nothing is read or written.
+        Stage::Train(_) => UnitIo::default(),
+    }
 }
 
 /// The weather stage for many sites at once on one runtime and one HTTP client.
-fn run_weather(
+pub(crate) fn run_weather(
     sites: &[&Site],
     params: &weather::fetch::FetchParams,
     store: &Store,
@@ -122,6 +209,7 @@ fn run_weather(
     runtime.block_on(async {
         let tasks = sites.iter().map(|site| {
             let fetcher = fetcher.clone();
+            let span = tracing::info_span!("unit", site = %site.id, stage = "weather", date = %ctx.date);
             async move {
                 if site.weather.is_none() {
                     return (site.id.clone(), Ok("skipped: no [weather] source".to_owned()), 0.0);
@@ -129,6 +217,7 @@ fn run_weather(
                 let r = weather::ingest(site, &store.weather(&site.id), from, to, &fetcher).await;
                 (site.id.clone(), r.map(|w| w.to_string()).map_err(|e| e.to_string()), t.elapsed().as_secs_f64())
             }
+            .instrument(span)
         });
         futures_util::future::join_all(tasks).await
     })
@@ -166,6 +255,12 @@ pub fn run_stage(site: &Site, stage: &Stage, store: &Store, ctx: &RunContext) ->
         Stage::Weather(p) => run_weather(&[site], p, store, ctx).pop().expect("one site").1,
         // Training spans sites and writes a bundle, not a site output.
         Stage::Train(_) => Err("train stages run with `avarisk train --pipeline NAME --out DIR`".into()),
+        Stage::Model(p) => crate::train::onboard::model_unit(site, p, store).map_err(|e| e.to_string()),
+        Stage::Predict(p) => match predict::predict_site(site, store, ctx.date, p).map_err(|e| e.to_string())? {
+            None => Ok("skipped: the site has no [model]".into()),
+            Some(pred) => Ok(pred.to_string()),
+        },
+        Stage::Publish(p) => publish_site(site, store, ctx.date, p),
         Stage::WeatherFeatures(p) => {
             if site.weather.is_none() {
                 return Ok("skipped: no [weather] source".into());
@@ -200,4 +295,49 @@ fn require(path: &std::path::Path, stage: &str, site: &str) -> Result<std::path:
             path.display()
         ))
     }
+}
+
+/// The `publish` stage for one site and day: the day's prediction as the published map set.
+fn publish_site(site: &Site, store: &Store, date: chrono::NaiveDate, stage: &PublishStage) -> Result<String, String> {
+    if site.model.is_none() {
+        return Ok("skipped: the site has no [model]".into());
+    }
+    let Some(danger) = &site.danger else {
+        return Err(format!(
+            "{}: no [danger] thresholds; calibrate them with `avarisk calibrate --site {}` and paste the table",
+            site.file.display(),
+            site.id
+        ));
+    };
+    let prediction = require(&store.prediction(&site.id, date), "predict", &site.id)?;
+    let dem = require(&store.dem(&site.id), "dem", &site.id)?;
+    let bundle_id = bundle::lineage_id(&store.bundle(&site.id)).map_err(|e| e.to_string())?;
+    let scale = publish::DangerScale { thresholds: danger.thresholds };
+    let input = publish::MapInput {
+        site_id: &site.id,
+        site_name: &site.name,
+        date,
+        time_zone: site.timezone,
+        prediction: &prediction,
+        dem: &dem,
+        bundle_id: &bundle_id,
+        scale: &scale,
+        attribution: site.attribution.iter().map(|a| format!("{}: {} ({})", a.data, a.source, a.licence)).collect(),
+    };
+    let params = publish::PublishParams {
+        zone_min_level: danger.zone_min_level,
+        alert_level: danger.alert_level.max(danger.zone_min_level),
+        alert_min_area_km2: danger.alert_min_area_km2,
+        test: stage.test,
+        ..Default::default()
+    };
+    let p = publish::publish(store, &input, &params).map_err(|e| e.to_string())?;
+    Ok(format!(
+        "published {} (max level {}, {} zone(s){}): {}",
+        date,
+        p.max_level,
+        p.zones,
+        p.alert.map(|m| format!(", CAP {m:?}")).unwrap_or_default(),
+        p.dir.display()
+    ))
 }

@@ -55,32 +55,29 @@ pub struct Report {
     /// Day-level skill on the source site's regions (accident days against other days), when its regional daily
     /// weather is bundled (`sites/<source>/weather/cantons/`).
     pub day_level: Option<super::days::DaySkill>,
+    /// Day-level skill of the pretrained source network, with and without its weather channels, on the same
+    /// region-days as `day_level`.
+    pub network_day_level: Vec<super::days::NetworkDaySkill>,
+    /// Temporal negatives per event in the source's training patches.
+    pub temporal_negatives: usize,
     pub wall_seconds: f64,
 }
 
 /// First winter held back by the day-level model (the regional weather starts in January 2018).
 pub const DAY_TEST_FROM: i32 = 2020;
 
-/// Day-level skill of the source site: its events on 2018-01..2021-04 against every other region-day, with the
-/// regional daily weather of `weather/cantons/*.csv` (Open-Meteo exports).
-pub fn day_level(plan: &Plan, store: &Store, site: &str) -> Result<Option<super::days::DaySkill>, RunError> {
+/// The source site's region-days on 2018-01..2021-04 (its events against every other region-day, with the regional
+/// daily weather of `weather/cantons/*.csv`, Open-Meteo exports), with that weather; `None` when the site has none.
+fn source_days(
+    plan: &Plan,
+    store: &Store,
+    site: &str,
+) -> Result<Option<(crate::dataset::days::Days, Vec<crate::ingest::weather::schema::DailyWeather>)>, RunError> {
     let s = plan.site(site).ok_or_else(|| RunError::Site(site.into()))?;
-    let dir = s.dir.join("weather").join("cantons");
-    let Ok(entries) = fs_err::read_dir(&dir) else { return Ok(None) };
-    let io = |e: std::io::Error| RunError::Io { path: dir.display().to_string(), source: e };
-    let mut weather = Vec::new();
-    for entry in entries {
-        let path = entry.map_err(io)?.path();
-        if path.extension().and_then(|e| e.to_str()) != Some("csv") {
-            continue;
-        }
-        let id =
-            path.file_stem().map(|n| n.to_string_lossy().trim_start_matches("weather_").to_owned()).unwrap_or_default();
-        let text = fs_err::read_to_string(&path).map_err(io)?;
-        let rows = crate::ingest::weather::open_meteo::parse_csv_export(&text, &id)
-            .map_err(|e| RunError::Reference(format!("{}: {e}", path.display())))?;
-        weather.extend(rows);
-    }
+    let Some(weather) = crate::dataset::days::load_regional_rows(&s.dir.join(crate::dataset::days::REGIONAL_DIR))?
+    else {
+        return Ok(None);
+    };
     let (from, to) = (
         chrono::NaiveDate::from_ymd_opt(2018, 1, 1).expect("valid"),
         chrono::NaiveDate::from_ymd_opt(2021, 4, 30).expect("valid"),
@@ -97,7 +94,58 @@ pub fn day_level(plan: &Plan, store: &Store, site: &str) -> Result<Option<super:
         .map_err(|e| RunError::Reference(e.to_string()))?;
     let lonlat: Vec<(f64, f64)> = xs.into_iter().zip(ys).collect();
     let days = crate::dataset::days::build_days(&events, &lonlat, &weather, from, to);
-    Ok(super::days::day_skill(&days, DAY_TEST_FROM, 7))
+    Ok(Some((days, weather)))
+}
+
+/// Day-level skill of the source site: a logistic regression on the day's weather features of its region-days,
+/// trained before winter [`DAY_TEST_FROM`] and tested from it.
+pub fn day_level(plan: &Plan, store: &Store, site: &str) -> Result<Option<super::days::DaySkill>, RunError> {
+    Ok(source_days(plan, store, site)?.and_then(|(days, _)| super::days::day_skill(&days, DAY_TEST_FROM, 7)))
+}
+
+/// Patches per region the networks' day-level skill runs on.
+pub const DAY_ANCHORS: usize = 6;
+
+/// Day-level skill of patch networks (bundle directory and the channels it was trained without) on the same
+/// region-days as [`day_level`]: each region-day scored by the maximum and the mean predicted probability over
+/// [`DAY_ANCHORS`] fixed patches of the region with the day's regional weather.
+pub fn network_day_level(
+    plan: &Plan,
+    store: &Store,
+    site: &str,
+    models: &[(&str, &Path, Vec<String>)],
+) -> Result<Vec<super::days::NetworkDaySkill>, RunError> {
+    let Some((days, rows)) = source_days(plan, store, site)? else { return Ok(Vec::new()) };
+    let s = plan.site(site).ok_or_else(|| RunError::Site(site.into()))?;
+    let weather = crate::dataset::days::RegionalWeather::from_rows(&rows);
+    let rasters = crate::dataset::SiteRasters::load(store, site)?;
+    let events = crate::ingest::observations::load_events(&store.events(site))
+        .map_err(|e| RunError::Reference(e.to_string()))?;
+    let region: Vec<Option<usize>> = match crate::dataset::sample::regional_of(s, &events)? {
+        Some(t) => t.region,
+        None => return Ok(Vec::new()),
+    };
+    let anchors = crate::dataset::days::region_anchors(
+        &rasters,
+        &events,
+        &region,
+        weather.points.len(),
+        DAY_TEST_FROM,
+        DAY_ANCHORS,
+        7,
+    );
+    let design = super::days::DayDesign {
+        days: &days,
+        weather: &weather,
+        anchors: &anchors,
+        rasters: &rasters,
+        test_from: DAY_TEST_FROM,
+    };
+    let mut out = Vec::new();
+    for (name, dir, drop) in models {
+        out.extend(super::days::network_day_skill(name, dir, drop, &design)?);
+    }
+    Ok(out)
 }
 
 /// Channel groups left out one at a time in the ablation.
@@ -245,6 +293,16 @@ pub fn transfer(plan: &Plan, store: &Store, d: &Design, out: &Path) -> Result<Re
     }
     let ablation = ablation(plan, store, d, &runs, &zero_shot)?;
     let day_level = day_level(plan, store, &d.source)?;
+    let weather: Vec<String> = ABLATION_GROUPS[2].1.iter().map(|c| c.to_string()).collect();
+    let network_day_level = network_day_level(
+        plan,
+        store,
+        &d.source,
+        &[
+            ("source network", source.as_path(), Vec::new()),
+            ("source network without weather", runs.join("ablation-weather-source").as_path(), weather),
+        ],
+    )?;
     let report = Report {
         source: d.source.clone(),
         target: d.target.clone(),
@@ -253,6 +311,8 @@ pub fn transfer(plan: &Plan, store: &Store, d: &Design, out: &Path) -> Result<Re
         cells,
         ablation,
         day_level,
+        network_day_level,
+        temporal_negatives: d.spec.sampling.temporal_negatives,
         wall_seconds: t0.elapsed().as_secs_f64(),
     };
     let io = |e| RunError::Io { path: out.display().to_string(), source: e };
@@ -440,6 +500,31 @@ pub fn markdown(r: &Report, d: &Design) -> String {
                 f(sc.pr_auc)
             );
         }
+    }
+    for n in &r.network_day_level {
+        let f = |v: Option<f64>| v.map_or("n/a".into(), |v| format!("{v:.3}"));
+        for (how, sc, c) in [("max", &n.max, n.max_roc_auc_ci95), ("mean", &n.mean, n.mean_roc_auc_ci95)] {
+            let _ = writeln!(
+                s,
+                "| {} ({how} over {} patches per region) | {} / {} | {} | {} | {} |",
+                n.model,
+                n.anchors_per_region,
+                sc.positives,
+                sc.n,
+                f(sc.roc_auc),
+                ci(c),
+                f(sc.pr_auc)
+            );
+        }
+    }
+    if r.day_level.is_some() {
+        let _ = writeln!(
+            s,
+            "\nThe source network was pretrained with {} temporal negative(s) per Swiss event of 2018-2021 (the \
+             event's patch on other days of its winter without a recorded accident within the context radius; weather \
+             of the event day and of those days from the regional exports).",
+            r.temporal_negatives
+        );
     }
     let _ = writeln!(
         s,

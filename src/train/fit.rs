@@ -1,6 +1,7 @@
 //! The training loop shared by pretraining, training from scratch and fine-tuning: masked, class-weighted binary
-//! cross-entropy on labelled pixels only; Adam with weight decay; validation ROC-AUC after every epoch; early stopping
-//! that restores the best epoch's weights; deterministic for a seed on CPU.
+//! cross-entropy on labelled pixels only (`avarisk_nn::fit::masked_bce`, the loss `avarisk-train` uses too); Adam
+//! with weight decay; validation ROC-AUC after every epoch; early stopping that restores the best epoch's weights;
+//! deterministic for a seed on CPU.
 use std::io::IsTerminal;
 use std::time::Instant;
 
@@ -9,7 +10,7 @@ use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use serde::Serialize;
 use tch::nn::{self, OptimizerConfig};
-use tch::{Device, Kind, Reduction, Tensor};
+use tch::{Device, Kind, Tensor};
 
 use super::metrics;
 use crate::dataset::Samples;
@@ -178,9 +179,7 @@ pub fn fit(
                 Mode::FreezeEncoder => unet.forward_frozen_encoder(&bx, true)?,
                 _ => unet.f_forward_t(&bx, true)?,
             };
-            let m = bm.sum(Kind::Float).clamp_min(1.0);
-            let loss =
-                logits.f_binary_cross_entropy_with_logits(&by, Some(&bm), Some(&pos_weight), Reduction::Sum)? / m;
+            let loss = avarisk_nn::fit::masked_bce(&logits, &by, &bm, &pos_weight)?;
             opt.backward_step(&loss);
             loss_sum += loss.double_value(&[]);
             batches += 1;

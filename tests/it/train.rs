@@ -156,3 +156,82 @@ fn adapting_without_labels_moves_only_batch_norm_statistics() {
     assert!(moved > 0, "batch-norm statistics were re-estimated");
     assert!(bundle::read_meta(&ada).unwrap().metrics["domain_shift"].as_f64().is_some());
 }
+
+#[test]
+fn adapting_with_coral_trains_on_the_source_and_records_its_lineage() {
+    let root = onboarded("tyrol-west");
+    let r = root.path().to_str().unwrap();
+    let (src, ada) = (root.path().join("src"), root.path().join("coral"));
+    let (s, a) = (src.to_str().unwrap(), ada.to_str().unwrap());
+    let o = avarisk(&repo(), &["--root", r, "train", "--sites", "tyrol-west", "--out", s, "--epochs", "1"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let adapt = |method: &str| {
+        let args = ["--root", r, "adapt", "--site", "tyrol-west", "--from", s, "--out", a, "--method", method];
+        avarisk(&repo(), &[&args[..], &["--passes", "1", "--coral-epochs", "1"]].concat())
+    };
+    let o = adapt("mmd");
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("unknown --method `mmd`: use adabn or coral"), "{}", text(&o));
+
+    // The source is the bundle's training site (metrics.sites), here the same site: its labelled patches train.
+    let o = adapt("coral");
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("domain shift"), "{}", text(&o));
+    let meta = bundle::read_meta(&ada).unwrap();
+    assert!(meta.parent.as_deref().unwrap().starts_with("src@sha256:"), "{:?}", meta.parent);
+    assert_eq!(meta.parent.unwrap(), bundle::lineage_id(&src).unwrap());
+    let m = &meta.metrics;
+    assert_eq!((m["method"].as_str(), m["adapted"].as_str()), (Some("coral"), Some("AdaBN+CORAL")), "{m}");
+    assert_eq!(m["coral"]["source_sites"], serde_json::json!(["tyrol-west"]), "{m}");
+    assert!(m["coral"]["source_patches"].as_u64().unwrap() > 100, "{m}");
+    for k in ["coral_before", "coral_after"] {
+        assert!(m["coral"][k].as_f64().is_some_and(|v| v.is_finite() && v >= 0.0), "{k}: {m}");
+    }
+    // Unlike AdaBN alone, CORAL trains weights (on the source task plus alignment).
+    let (va, vb) = (bundle::load(&src, device()).unwrap().0.variables(), bundle::load(&ada, device()).unwrap().0);
+    let vb = vb.variables();
+    let moved = va.iter().filter(|(n, t)| n.ends_with(".weight") && !t.equal(&vb[*n])).count();
+    assert!(moved > 10, "{moved} weight tensors moved");
+}
+
+#[test]
+fn an_exported_dataset_trains_with_the_libtorch_only_trainer() {
+    let root = onboarded("tyrol-west");
+    let r = root.path().to_str().unwrap();
+    let file = root.path().join("export/tyrol.safetensors");
+    let f = file.to_str().unwrap();
+    let args = ["--root", r, "dataset", "export", "--sites", "tyrol-west", "--held-back-from", "2018", "--out", f];
+    let o = avarisk(&repo(), &args);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("validation patches"), "{}", text(&o));
+
+    let d = avarisk_nn::data::read(&file).unwrap();
+    assert_eq!(d.info.channels, avarisk::dataset::CHANNELS.map(String::from));
+    assert_eq!((d.info.patch, d.info.sites.clone(), d.info.held_back_from), (32, vec!["tyrol-west".into()], 2018));
+    assert!(d.train.len() > 100 && !d.val.is_empty(), "{} + {}", d.train.len(), d.val.len());
+    assert!(d.train.winter.iter().all(|w| *w < 2018) && d.val.winter.iter().all(|w| *w >= 2018));
+    assert!(d.info.norm_std.iter().all(|s| *s > 0.0) && d.train.mask.iter().any(|m| *m > 0.0));
+
+    // One epoch on the CPU; the result is a bundle avarisk itself loads for the site.
+    let out = root.path().join("bundles/from-file");
+    let args = avarisk_nn::trainer::Args {
+        data: file.clone(),
+        epochs: 1,
+        out: out.clone(),
+        device: avarisk_nn::trainer::DeviceChoice::Cpu,
+        batch: 64,
+        lr: 2e-3,
+        weight_decay: 1e-4,
+        seed: 7,
+        threads: None,
+    };
+    let mut lines = Vec::new();
+    let s = avarisk_nn::trainer::run(&args, |l| lines.push(l.to_string())).unwrap();
+    assert!(s.train_patches_per_s > 0.0 && s.infer_patches_per_s > 0.0, "{lines:?}");
+    assert!(s.val_roc_auc.is_some_and(|v| (0.0..=1.0).contains(&v)), "{lines:?}");
+    let (_, _, meta) = bundle::load(&out, tch::Device::Cpu).unwrap();
+    let site = avarisk::config::load(&repo()).unwrap();
+    let site = site.site("tyrol-west").unwrap();
+    bundle::check_compatible(&meta, &d.info.channels, site.grid.res_x()).unwrap();
+    assert_eq!(meta.metrics["trained_by"], "avarisk-train");
+}

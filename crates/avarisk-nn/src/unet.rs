@@ -175,9 +175,15 @@ impl Decoder {
 
     /// Logits `[N, 1, H, W]` from the encoder's features. Fails when the skips do not match the upsampled tensors.
     pub fn f_forward_t(&self, f: &EncoderFeatures, train: bool) -> Result<Tensor, TchError> {
+        self.f_forward_dropout(f, train, train)
+    }
+
+    /// As [`Decoder::f_forward_t`], with batch norm in mode `train` and dropout on when `dropout`: Monte Carlo dropout
+    /// at prediction time runs batch norm in eval mode with dropout on.
+    pub fn f_forward_dropout(&self, f: &EncoderFeatures, train: bool, dropout: bool) -> Result<Tensor, TchError> {
         let xs = Tensor::f_cat(&[&f.skip2, &f.bottleneck.apply(&self.up2)], 1)?.apply_t(&self.block2, train);
         let xs = Tensor::f_cat(&[&f.skip1, &xs.apply(&self.up1)], 1)?.apply_t(&self.block1, train);
-        Ok(xs.f_dropout(self.dropout, train)?.apply(&self.head))
+        Ok(xs.f_dropout(self.dropout, dropout)?.apply(&self.head))
     }
 }
 
@@ -219,6 +225,12 @@ impl UNet {
     pub fn f_forward_t(&self, xs: &Tensor, train: bool) -> Result<Tensor, TchError> {
         self.check_input(xs)?;
         self.decoder.f_forward_t(&self.encoder.forward_t(xs, train), train)
+    }
+
+    /// Prediction: every layer in eval mode, dropout on when `mc_dropout` (one Monte Carlo dropout pass).
+    pub fn f_predict(&self, xs: &Tensor, mc_dropout: bool) -> Result<Tensor, TchError> {
+        self.check_input(xs)?;
+        self.decoder.f_forward_dropout(&self.encoder.forward_t(xs, false), false, mc_dropout)
     }
 
     /// Fine-tuning with a frozen encoder: the encoder runs in eval mode (batch norm uses, and does not update, its

@@ -1,0 +1,16 @@
+//! avarisk's release network and everything needed to train it from an exported dataset file, with libtorch as the
+//! only native dependency (no GDAL, no polars, no HTTP stack), so training can run on a bare CUDA machine that has
+//! PyTorch's libtorch and nothing else.
+//!
+//! * [`unet`]: the U-Net (re-exported by the avarisk crate as `avarisk::model::unet`).
+//! * [`data`]: dataset files (`avarisk dataset export` writes them, [`data::read`] reads them): one safetensors file
+//!   holding training and validation patches, normalisation statistics and channel names.
+//! * [`fit`]: the masked, class-weighted loss, prediction and ROC-AUC shared by avarisk's training loop and
+//!   `avarisk-train`.
+//! * [`align`]: feature alignment between domains (CORAL) for unsupervised adaptation.
+//! * [`trainer`]: the `avarisk-train` program (training from a dataset file, throughput, a bundle on disk).
+pub mod align;
+pub mod data;
+pub mod fit;
+pub mod trainer;
+pub mod unet;

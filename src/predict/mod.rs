@@ -1,0 +1,619 @@
+//! Daily prediction: a site's model bundle run over the whole site grid with the day's weather channels, written as
+//! a probability raster that [`crate::publish`] turns into the published map set.
+//!
+//! ```text
+//!  terrain/dem.tif ──┐ (window + TPI halo)
+//!  terrain/features.tif ──┤ tile windows ──► normalise ──► UNet (batches) ──► weighted blend ──► row strips ──►
+//!  weather/features/<day>.tif ──┘                                                     predictions/<day>.tif
+//! ```
+//!
+//! **Tiling.** The grid is cut into `tile` x `tile` windows that overlap by `overlap` cells. Each window's
+//! prediction is weighted by a ramp that rises (quadratically) from near zero at the window's edges to 1 at `overlap`
+//! cells inside them, and overlapping predictions are averaged with these weights: a cell near one window's edge, where that
+//! window saw only part of the cell's context, takes its value from the neighbouring window, so no seams appear.
+//! Topographic position (TPI at 1 and 4 km) is computed per window from a DEM window widened by the largest TPI
+//! radius, which gives exactly the whole-grid values.
+//!
+//! **Memory** does not grow with the site's area: windows are read one at a time, blended rows are kept only until
+//! the last window that touches them is done, then written. What remains is one strip of `tile` rows across the
+//! grid's width (a few bytes per cell of it) and the network's activations for a batch of windows.
+//!
+//! **Weather channels.** A bundle's weather features are read from the day's weather raster by name (mapping the
+//! training names to the raster's bands, [`weather_band`]). A feature the day's raster cannot give (a variable the
+//! weather source does not provide, or no weather source at all) is set to its training mean, i.e. zero after
+//! normalisation, the neutral value the network also saw for dropped channels; the filled features are listed in the
+//! output's metadata (`AVARISK_FILLED`) and in the STAC item, so the map says what it was conditioned on.
+//!
+//! **Uncertainty.** With `mc_passes` > 1 each window runs that many Monte Carlo dropout passes (Gal & Ghahramani
+//! 2016; the dropout before the head stays on, batch norm in eval mode): band 1 is their mean, band 2
+//! (`risk_spread`) their standard deviation. It costs `mc_passes` times the inference time, so it is off by default.
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use chrono::NaiveDate;
+use gdal::{Dataset, Metadata};
+use tch::{Device, Kind, Tensor};
+
+use crate::config::Site;
+use crate::dataset::channels::{tpi, TPI_RADII_M};
+use crate::geo::raster::{self, BandSpec, Staged};
+use crate::geo::{GeoError, Grid};
+use crate::model::bundle::{self, BundleError, BundleMeta};
+use crate::model::UNet;
+use crate::store::Store;
+
+/// How the grid is tiled and the network run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PredictParams {
+    /// Window side in cells (a multiple of 4).
+    pub tile: usize,
+    /// Cells shared by neighbouring windows (less than half of `tile`).
+    pub overlap: usize,
+    /// Windows per forward pass.
+    pub batch: usize,
+    /// Monte Carlo dropout passes; 0 or 1 = one deterministic pass and no spread band.
+    pub mc_passes: usize,
+}
+
+impl Default for PredictParams {
+    fn default() -> Self {
+        PredictParams { tile: 256, overlap: 64, batch: 4, mc_passes: 0 }
+    }
+}
+
+impl PredictParams {
+    /// Every problem with these parameters.
+    pub fn problems(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.tile < 32 || self.tile % 4 != 0 {
+            out.push(format!("tile must be a multiple of 4, at least 32 (got {})", self.tile));
+        }
+        if 2 * self.overlap >= self.tile {
+            out.push(format!("overlap must be less than half the tile (got {} for tile {})", self.overlap, self.tile));
+        }
+        if self.batch == 0 {
+            out.push("batch must be at least 1".into());
+        }
+        if self.mc_passes > 100 {
+            out.push(format!("mc_passes must be at most 100 (got {})", self.mc_passes));
+        }
+        out
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PredictError {
+    #[error("{path} is missing: {hint}")]
+    Missing { path: String, hint: String },
+    #[error("{path}: no band named `{band}` (bands: {bands}); re-derive it with `avarisk run onboard`")]
+    Band { path: String, band: String, bands: String },
+    #[error("{path} is on a {found} grid, the site's DEM on {expected}: re-derive it with `avarisk run onboard`")]
+    GridMismatch { path: String, found: String, expected: String },
+    #[error("prediction parameters: {0}")]
+    Params(String),
+    #[error(transparent)]
+    Bundle(#[from] BundleError),
+    #[error(transparent)]
+    Geo(#[from] GeoError),
+    #[error("inference: {0}")]
+    Tensor(#[from] tch::TchError),
+}
+
+/// The rasters a prediction reads: the site's DEM and terrain stack, and the day's weather channels if any.
+#[derive(Debug, Clone)]
+pub struct Inputs {
+    pub dem: PathBuf,
+    pub terrain: PathBuf,
+    pub weather: Option<PathBuf>,
+}
+
+/// What [`predict`] wrote.
+#[derive(Debug, Clone)]
+pub struct Prediction {
+    pub path: PathBuf,
+    pub grid_size: (usize, usize),
+    pub valid_cells: usize,
+    pub mean_probability: f64,
+    pub max_probability: f32,
+    /// Bundle features set to their training mean because the day's rasters could not give them.
+    pub filled: Vec<String>,
+    pub windows: usize,
+    pub seconds: f64,
+}
+
+impl std::fmt::Display for Prediction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "risk probability on {}x{} cells ({} valid, mean {:.3}, max {:.3}) in {:.1} s ({} windows, {:.2} Mpx/s): {}",
+            self.grid_size.0,
+            self.grid_size.1,
+            self.valid_cells,
+            self.mean_probability,
+            self.max_probability,
+            self.seconds,
+            self.windows,
+            (self.grid_size.0 * self.grid_size.1) as f64 / self.seconds.max(1e-9) / 1e6,
+            self.path.display()
+        )?;
+        if !self.filled.is_empty() {
+            write!(f, " (set to their training mean: {})", self.filled.join(", "))?;
+        }
+        Ok(())
+    }
+}
+
+/// The weather raster band that gives a bundle's weather feature: training names carry units (`t_mean_c`), the
+/// daily weather raster's bands do not (`t_mean`). `None`: the daily rasters have no such channel.
+pub fn weather_band(feature: &str) -> Option<&'static str> {
+    use crate::features::weather::Channel;
+    let direct = Channel::ALL.iter().find(|c| c.name() == feature).map(|c| c.name());
+    direct.or(match feature {
+        "t_mean_c" => Some(Channel::TMean.name()),
+        "t_max_c" => Some(Channel::TMax.name()),
+        "wind_speed_ms" => Some(Channel::WindSpeed.name()),
+        "new_snow_24h_cm" => Some(Channel::NewSnow24h.name()),
+        "new_snow_72h_cm" => Some(Channel::NewSnow72h.name()),
+        _ => None,
+    })
+}
+
+/// Where each bundle feature comes from in a window.
+#[derive(Debug, Clone)]
+enum Source {
+    Elevation,
+    /// TPI with this radius in cells.
+    Tpi(usize),
+    /// A band (1-based) of the terrain stack.
+    Terrain(usize),
+    /// A band (1-based) of the day's weather raster.
+    Weather(usize),
+    /// Not available: the training mean.
+    Mean,
+}
+
+/// Runs the bundle at `bundle_dir` over the grid of `inputs.dem` and writes the probability raster to `dest`
+/// (atomically). `date` and the bundle's lineage id go into the output's metadata.
+pub fn predict(
+    inputs: &Inputs,
+    bundle_dir: &Path,
+    date: NaiveDate,
+    params: &PredictParams,
+    dest: &Path,
+    device: Device,
+) -> Result<Prediction, PredictError> {
+    let problems = params.problems();
+    if !problems.is_empty() {
+        return Err(PredictError::Params(problems.join("; ")));
+    }
+    let t0 = Instant::now();
+    for p in [&inputs.dem, &inputs.terrain] {
+        if !p.exists() {
+            return Err(PredictError::Missing {
+                path: p.display().to_string(),
+                hint: "derive the site's terrain first (`avarisk run onboard --sites SITE`)".into(),
+            });
+        }
+    }
+    // The variable store owns the weights: it lives until the end of the function.
+    let (_vs, unet, meta) = bundle::load(bundle_dir, device)?;
+    let bundle_id = bundle::lineage_id(bundle_dir)?;
+
+    let dem_str = inputs.dem.display().to_string();
+    let dem = raster::open(&dem_str)?;
+    let grid = Grid::of_dataset(&dem, &dem_str)?;
+    // Features are read by name below; the resolution must match what the network learnt its context at.
+    bundle::check_compatible(&meta, &meta.features, grid.res_x())?;
+    let terrain = open_on_grid(&inputs.terrain, &grid)?;
+    let weather = match &inputs.weather {
+        Some(p) if p.exists() => Some(open_on_grid(p, &grid)?),
+        Some(p) => {
+            return Err(PredictError::Missing {
+                path: p.display().to_string(),
+                hint: "derive the day's weather channels first (the `weather_features` stage of `avarisk run daily`)"
+                    .into(),
+            })
+        }
+        None => None,
+    };
+    let (sources, filled) = sources(&meta, &grid, &terrain, weather.as_ref(), &inputs.terrain)?;
+
+    let mc = params.mc_passes.max(1);
+    let mut specs = vec![BandSpec {
+        name: "risk_probability".into(),
+        unit: "1".into(),
+        description: "probability that a slab avalanche releases in the cell on the day (0..1)".into(),
+    }];
+    if mc > 1 {
+        specs.push(BandSpec {
+            name: "risk_spread".into(),
+            unit: "1".into(),
+            description: format!("standard deviation of the probability over {mc} Monte Carlo dropout passes"),
+        });
+    }
+    let staged = Staged::new(dest)?;
+    let out = raster::create_f32(staged.path(), &grid, &specs)?;
+    let md_err =
+        |e| GeoError::Gdal { action: "write metadata to", path: dest.display().to_string(), source: Box::new(e) };
+    let mut out = out;
+    out.set_metadata_item("AVARISK_DATE", &date.to_string(), "").map_err(md_err)?;
+    out.set_metadata_item("AVARISK_BUNDLE", &bundle_id, "").map_err(md_err)?;
+    out.set_metadata_item("AVARISK_FILLED", &filled.join(","), "").map_err(md_err)?;
+    out.set_metadata_item(
+        "AVARISK_TILING",
+        &format!("tile={} overlap={} mc_passes={}", params.tile, params.overlap, params.mc_passes),
+        "",
+    )
+    .map_err(md_err)?;
+
+    let reader =
+        WindowReader { dem: &dem, terrain: &terrain, weather: weather.as_ref(), sources: &sources, meta: &meta };
+    let stats = run_tiles(&grid, params, mc, &unet, device, &reader, &out)?;
+    drop(out);
+    let path = staged.commit()?;
+    Ok(Prediction {
+        path,
+        grid_size: (grid.width, grid.height),
+        valid_cells: stats.valid,
+        mean_probability: if stats.valid > 0 { stats.sum / stats.valid as f64 } else { 0.0 },
+        max_probability: stats.max,
+        filled,
+        windows: stats.windows,
+        seconds: t0.elapsed().as_secs_f64(),
+    })
+}
+
+/// The `predict` stage for one site and day: the site's bundle ([`Store::bundle`]) over its grid with the day's
+/// weather channels, to [`Store::prediction`]. `None` when the site has no `[model]` (nothing to predict with).
+pub fn predict_site(
+    site: &Site,
+    store: &Store,
+    date: NaiveDate,
+    params: &PredictParams,
+) -> Result<Option<Prediction>, PredictError> {
+    if site.model.is_none() {
+        return Ok(None);
+    }
+    let bundle_dir = store.bundle(&site.id);
+    if !bundle_dir.exists() {
+        return Err(PredictError::Missing {
+            path: bundle_dir.display().to_string(),
+            hint: format!("give the site its model first (`avarisk run onboard --sites {}`)", site.id),
+        });
+    }
+    let inputs = Inputs {
+        dem: store.dem(&site.id),
+        terrain: store.terrain(&site.id),
+        weather: site.weather.as_ref().map(|_| store.weather_channels(&site.id, date)),
+    };
+    predict(&inputs, &bundle_dir, date, params, &store.prediction(&site.id, date), crate::model::device()).map(Some)
+}
+
+fn open_on_grid(path: &Path, grid: &Grid) -> Result<Dataset, PredictError> {
+    let p = path.display().to_string();
+    let ds = raster::open(&p)?;
+    let g = Grid::of_dataset(&ds, &p)?;
+    let same = g.width == grid.width
+        && g.height == grid.height
+        && g.transform.iter().zip(grid.transform.iter()).all(|(a, b)| (a - b).abs() <= 1e-6 * a.abs().max(1.0));
+    if !same {
+        return Err(PredictError::GridMismatch {
+            path: p,
+            found: format!("{}x{}", g.width, g.height),
+            expected: format!("{}x{}", grid.width, grid.height),
+        });
+    }
+    Ok(ds)
+}
+
+fn band_names(ds: &Dataset) -> Vec<String> {
+    (1..=ds.raster_count()).map(|i| ds.rasterband(i).and_then(|b| b.description()).unwrap_or_default()).collect()
+}
+
+/// Where each of the bundle's features comes from, and which are filled with the training mean.
+fn sources(
+    meta: &BundleMeta,
+    grid: &Grid,
+    terrain: &Dataset,
+    weather: Option<&Dataset>,
+    terrain_path: &Path,
+) -> Result<(Vec<Source>, Vec<String>), PredictError> {
+    let terrain_bands = band_names(terrain);
+    let weather_bands = weather.map(band_names).unwrap_or_default();
+    let unavailable: Vec<String> = weather
+        .and_then(|w| w.metadata_item("AVARISK_UNAVAILABLE", ""))
+        .map(|s| s.split(',').filter(|s| !s.is_empty()).map(str::to_owned).collect())
+        .unwrap_or_default();
+    let mut out = Vec::new();
+    let mut filled = Vec::new();
+    for f in &meta.features {
+        let src = if f == "elevation" {
+            Source::Elevation
+        } else if let Some(r) = f.strip_prefix("tpi_").and_then(|r| r.strip_suffix("km")) {
+            let metres = r.parse::<f64>().map(|km| km * 1000.0).ok().filter(|m| TPI_RADII_M.contains(m));
+            match metres {
+                Some(m) => Source::Tpi((m / grid.res_x()).round().max(1.0) as usize),
+                None => Source::Mean,
+            }
+        } else if let Some(i) = terrain_bands.iter().position(|b| b == f) {
+            Source::Terrain(i + 1)
+        } else if let Some(band) = weather_band(f) {
+            match weather_bands.iter().position(|b| b == band) {
+                Some(_) if unavailable.iter().any(|u| u == band) => Source::Mean,
+                Some(i) => Source::Weather(i + 1),
+                None => Source::Mean,
+            }
+        } else if crate::dataset::CHANNELS[..crate::dataset::channels::TERRAIN_CHANNELS].contains(&f.as_str()) {
+            return Err(PredictError::Band {
+                path: terrain_path.display().to_string(),
+                band: f.clone(),
+                bands: terrain_bands.join(", "),
+            });
+        } else {
+            Source::Mean
+        };
+        if matches!(src, Source::Mean) {
+            filled.push(f.clone());
+        }
+        out.push(src);
+    }
+    Ok((out, filled))
+}
+
+/// Reads one window of every input channel, normalised, NaN set to 0 (the training mean), plus its validity.
+struct WindowReader<'a> {
+    dem: &'a Dataset,
+    terrain: &'a Dataset,
+    weather: Option<&'a Dataset>,
+    sources: &'a [Source],
+    meta: &'a BundleMeta,
+}
+
+impl WindowReader<'_> {
+    /// Channels `[C, h, w]` (row-major) for the window at (`col`, `row`) of `w` x `h` cells, and validity per cell.
+    fn read(&self, grid: &Grid, col: usize, row: usize, w: usize, h: usize) -> Result<(Vec<f32>, Vec<bool>), GeoError> {
+        let plane = w * h;
+        let mut x = vec![0f32; self.sources.len() * plane];
+        let mut valid = vec![true; plane];
+        let dem = read_window(self.dem, 1, col, row, w, h)?;
+        for (c, src) in self.sources.iter().enumerate() {
+            let values = match src {
+                Source::Elevation => dem.clone(),
+                Source::Terrain(b) => read_window(self.terrain, *b, col, row, w, h)?,
+                Source::Weather(b) => read_window(self.weather.expect("weather source"), *b, col, row, w, h)?,
+                Source::Tpi(r) => {
+                    // The window widened by r on every side (clipped at the grid) gives whole-grid TPI values.
+                    let (c0, r0) = (col.saturating_sub(*r), row.saturating_sub(*r));
+                    let (c1, r1) = ((col + w + r).min(grid.width), (row + h + r).min(grid.height));
+                    let big = read_window(self.dem, 1, c0, r0, c1 - c0, r1 - r0)?;
+                    let t = tpi(&big, c1 - c0, r1 - r0, *r);
+                    let mut v = vec![f32::NAN; plane];
+                    for i in 0..h {
+                        let src_row = row + i - r0;
+                        let from = src_row * (c1 - c0) + (col - c0);
+                        v[i * w..(i + 1) * w].copy_from_slice(&t[from..from + w]);
+                    }
+                    v
+                }
+                Source::Mean => vec![f32::NAN; plane],
+            };
+            let terrain = !matches!(src, Source::Weather(_) | Source::Mean);
+            let (m, s) = (self.meta.norm_mean[c], self.meta.norm_std[c]);
+            let dst = &mut x[c * plane..(c + 1) * plane];
+            for (i, v) in values.iter().enumerate() {
+                if v.is_nan() {
+                    if terrain {
+                        valid[i] = false;
+                    }
+                } else {
+                    dst[i] = (v - m) / s;
+                }
+            }
+        }
+        Ok((x, valid))
+    }
+}
+
+/// Reads a window of band `band`, nodata as NaN.
+fn read_window(ds: &Dataset, band: usize, col: usize, row: usize, w: usize, h: usize) -> Result<Vec<f32>, GeoError> {
+    let path = ds.description().unwrap_or_default();
+    let err = |e| GeoError::Gdal { action: "read", path: path.clone(), source: Box::new(e) };
+    let b = ds.rasterband(band).map_err(err)?;
+    let mut out = vec![0f32; w * h];
+    b.read_into_slice::<f32>((col as isize, row as isize), (w, h), (w, h), &mut out, None).map_err(err)?;
+    if let Some(nd) = b.no_data_value() {
+        let nd = nd as f32;
+        out.iter_mut().filter(|v| **v == nd).for_each(|v| *v = f32::NAN);
+    }
+    Ok(out)
+}
+
+/// Window origins along an axis of `len` cells: every `tile - overlap` cells, the last one flush with the end.
+/// A single window covers an axis shorter than `tile`.
+fn origins(len: usize, tile: usize, overlap: usize) -> Vec<usize> {
+    if len <= tile {
+        return vec![0];
+    }
+    let stride = tile - overlap;
+    let mut out: Vec<usize> = (0..).map(|i| i * stride).take_while(|o| o + tile < len).collect();
+    out.push(len - tile);
+    out
+}
+
+/// Blending weight at position `i` of a window of `n` cells: rises quadratically over `overlap` cells from each
+/// edge (cells near an edge saw little context there), never zero (a cell on the grid's border is covered by one
+/// window only).
+fn ramp(i: usize, n: usize, overlap: usize) -> f32 {
+    if overlap == 0 {
+        return 1.0;
+    }
+    let from_edge = i.min(n - 1 - i) as f32 + 0.5;
+    (from_edge / overlap as f32).clamp(0.03, 1.0).powi(2)
+}
+
+#[derive(Default)]
+struct Stats {
+    valid: usize,
+    sum: f64,
+    max: f32,
+    windows: usize,
+}
+
+/// The tiling loop: windows row by row of windows, blended into a strip of rows that is written out as soon as no
+/// later window touches it.
+fn run_tiles(
+    grid: &Grid,
+    params: &PredictParams,
+    mc: usize,
+    unet: &UNet,
+    device: Device,
+    reader: &WindowReader,
+    out: &Dataset,
+) -> Result<Stats, PredictError> {
+    let (gw, gh) = (grid.width, grid.height);
+    let (tw, th) = (params.tile.min(gw), params.tile.min(gh));
+    // The network needs multiples of 4: windows smaller than `tile` (small grids) are padded with zeros (the mean).
+    let (pw, ph) = (tw.div_ceil(4) * 4, th.div_ceil(4) * 4);
+    let cols = origins(gw, params.tile, params.overlap);
+    let rows = origins(gh, params.tile, params.overlap);
+    let weights: Vec<f32> =
+        (0..th).flat_map(|i| (0..tw).map(move |j| ramp(i, th, params.overlap) * ramp(j, tw, params.overlap))).collect();
+    let channels = reader.sources.len();
+    // Strip of rows [strip0, strip0 + th): weighted sums of the probability, of its square and of the weights.
+    let mut strip0 = 0usize;
+    let mut acc = vec![0f64; th * gw];
+    let mut acc2 = vec![0f64; th * gw];
+    let mut wsum = vec![0f64; th * gw];
+    let mut valid = vec![false; th * gw];
+    let mut stats = Stats::default();
+    for (ri, &row) in rows.iter().enumerate() {
+        // Shift the strip down to start at `row`, writing out the rows above it (final: no later window reaches them).
+        if row > strip0 {
+            let done = row - strip0;
+            write_strip(out, strip0, done, gw, mc, (&acc, &acc2, &wsum, &valid), &mut stats)?;
+            for buf in [&mut acc, &mut acc2, &mut wsum] {
+                buf.copy_within(done * gw.., 0);
+                buf[(th - done) * gw..].iter_mut().for_each(|v| *v = 0.0);
+            }
+            valid.copy_within(done * gw.., 0);
+            valid[(th - done) * gw..].iter_mut().for_each(|v| *v = false);
+            strip0 = row;
+        }
+        for batch in cols.chunks(params.batch) {
+            let mut xs = Vec::with_capacity(batch.len() * channels * pw * ph);
+            let mut valids = Vec::with_capacity(batch.len());
+            for &col in batch {
+                let (x, v) = reader.read(grid, col, row, tw, th)?;
+                xs.extend(pad(&x, channels, tw, th, pw, ph));
+                valids.push(v);
+            }
+            let n = batch.len() as i64;
+            let input =
+                Tensor::f_from_slice(&xs)?.f_view([n, channels as i64, ph as i64, pw as i64])?.to_device(device);
+            let passes: Vec<Tensor> = tch::no_grad(|| {
+                (0..mc).map(|_| unet.f_predict(&input, mc > 1).map(|l| l.sigmoid())).collect::<Result<_, _>>()
+            })?;
+            let stacked = Tensor::f_stack(&passes, 0)?; // [mc, n, 1, ph, pw]
+            let mean = stacked.f_mean_dim(0, false, Kind::Float)?.to_device(Device::Cpu);
+            let sq = (&stacked * &stacked).f_mean_dim(0, false, Kind::Float)?.to_device(Device::Cpu);
+            let mean: Vec<f32> = Vec::<f32>::try_from(mean.f_flatten(0, -1)?)?;
+            let sq: Vec<f32> = Vec::<f32>::try_from(sq.f_flatten(0, -1)?)?;
+            for (k, &col) in batch.iter().enumerate() {
+                for i in 0..th {
+                    for j in 0..tw {
+                        let src = k * ph * pw + i * pw + j;
+                        let dst = i * gw + col + j;
+                        let wgt = weights[i * tw + j] as f64;
+                        acc[dst] += wgt * mean[src] as f64;
+                        acc2[dst] += wgt * sq[src] as f64;
+                        wsum[dst] += wgt;
+                        valid[dst] = valids[k][i * tw + j];
+                    }
+                }
+            }
+            stats.windows += batch.len();
+        }
+        if ri == rows.len() - 1 {
+            write_strip(out, strip0, th, gw, mc, (&acc, &acc2, &wsum, &valid), &mut stats)?;
+        }
+    }
+    Ok(stats)
+}
+
+/// Pads a `[C, h, w]` window to `[C, ph, pw]` with zeros (the training mean after normalisation).
+fn pad(x: &[f32], channels: usize, w: usize, h: usize, pw: usize, ph: usize) -> Vec<f32> {
+    if (w, h) == (pw, ph) {
+        return x.to_vec();
+    }
+    let mut out = vec![0f32; channels * pw * ph];
+    for c in 0..channels {
+        for i in 0..h {
+            let from = c * w * h + i * w;
+            let to = c * pw * ph + i * pw;
+            out[to..to + w].copy_from_slice(&x[from..from + w]);
+        }
+    }
+    out
+}
+
+/// Writes `rows` finished rows of the strip starting at grid row `row0`: blended mean (and spread), nodata where
+/// the terrain is invalid.
+fn write_strip(
+    out: &Dataset,
+    row0: usize,
+    rows: usize,
+    width: usize,
+    mc: usize,
+    (acc, acc2, wsum, valid): (&[f64], &[f64], &[f64], &[bool]),
+    stats: &mut Stats,
+) -> Result<(), GeoError> {
+    let n = rows * width;
+    let mut p = vec![f32::NAN; n];
+    let mut spread = vec![f32::NAN; if mc > 1 { n } else { 0 }];
+    for i in 0..n {
+        if valid[i] && wsum[i] > 0.0 {
+            let m = acc[i] / wsum[i];
+            p[i] = m as f32;
+            stats.valid += 1;
+            stats.sum += m;
+            stats.max = stats.max.max(m as f32);
+            if mc > 1 {
+                spread[i] = (acc2[i] / wsum[i] - m * m).max(0.0).sqrt() as f32;
+            }
+        }
+    }
+    raster::write_rows(out, 1, row0, width, p)?;
+    if mc > 1 {
+        raster::write_rows(out, 2, row0, width, spread)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origins_cover_the_axis_with_the_last_window_flush() {
+        assert_eq!(origins(100, 256, 64), vec![0]);
+        assert_eq!(origins(256, 256, 64), vec![0]);
+        assert_eq!(origins(500, 256, 64), vec![0, 192, 244]);
+        let o = origins(1000, 128, 32);
+        assert_eq!(*o.last().unwrap(), 1000 - 128);
+        assert!(o.windows(2).all(|w| w[1] - w[0] <= 96 && w[1] > w[0]));
+    }
+
+    #[test]
+    fn ramp_is_positive_and_reaches_one_inside() {
+        assert!(ramp(0, 256, 64) > 0.0 && ramp(0, 256, 64) < 0.002);
+        assert_eq!(ramp(100, 256, 64), 1.0);
+        assert_eq!(ramp(3, 256, 64), ramp(252, 256, 64));
+    }
+
+    #[test]
+    fn params_problems_are_reported() {
+        assert!(PredictParams::default().problems().is_empty());
+        let bad = PredictParams { tile: 30, overlap: 20, batch: 0, mc_passes: 1000 };
+        assert_eq!(bad.problems().len(), 4);
+    }
+}

@@ -7,7 +7,7 @@ export LIBTORCH_USE_PYTORCH := 1
 CARGO ?= cargo
 DEMO_ROOT ?= out
 
-.PHONY: help setup build test check lint fmt demo bench bench-terrain bench-weather bench-train bench-serve serve experiment-transfer
+.PHONY: help setup build test check lint fmt demo bench bench-terrain bench-weather bench-train bench-serve bench-predict serve experiment-transfer
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-20s %s\n", $$1, $$2}'
@@ -44,7 +44,7 @@ demo: setup ## onboard every bundled site, then the daily pipeline for DEMO_DATE
 	./target/debug/avarisk --root $(DEMO_ROOT) run daily --date $(DEMO_DATE) --offline
 	@echo "maps published under $(DEMO_ROOT)/published; to browse them: make serve, then open http://$(SERVE_ADDR)/"
 
-bench: bench-terrain bench-weather bench-train bench-serve ## all benchmarks (release build)
+bench: bench-terrain bench-weather bench-train bench-serve bench-predict ## all benchmarks (release build)
 
 bench-terrain: setup ## P1: terrain features vs gdaldem on an ~80 Mpx DEM built from the SRTM tiles
 	$(CARGO) bench --locked --bench terrain
@@ -62,3 +62,6 @@ bench-train: setup ## P3: U-Net training throughput, avarisk (tch) against the s
 
 bench-serve: setup ## load run of `avarisk serve` on loopback: tiles, API, 304 polling; req/s, p50/p99, errors, RSS
 	$(CARGO) bench --locked --bench serve
+
+bench-predict: setup ## P2: tiled inference on 1k-4k px grids (8k: AVARISK_BENCH_LARGE=1), avarisk vs PyTorch; px/s, RSS
+	$(CARGO) bench --locked --bench predict

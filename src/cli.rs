@@ -897,7 +897,12 @@ fn status(
     for f in &files {
         rows.extend(pipeline::ledger::Ledger::open_read_only(f)?.rows(date.as_deref(), pipeline_name)?);
     }
-    rows.sort_by(|a, b| a.key.cmp(&b.key));
+    rows.sort_by(|a, b| {
+        let k = |r: &pipeline::ledger::Row| {
+            (r.key.date.clone(), r.key.pipeline.clone(), r.key.site.clone(), r.started_at.clone())
+        };
+        k(a).cmp(&k(b))
+    });
     if json {
         for r in &rows {
             println!("{}", serde_json::to_string(r)?);

@@ -85,6 +85,7 @@ pub struct DangerSpec {
     pub zone_min_level: u8,
     pub alert_level: u8,
     pub alert_min_area_km2: f64,
+    pub zone_min_area_km2: f64,
     pub calibration: Option<String>,
 }
 
@@ -580,10 +581,15 @@ fn compile_danger(d: &RawDanger, e: &mut Errors) -> Option<DangerSpec> {
     if !(alert_min_area_km2 >= 0.0 && alert_min_area_km2.is_finite()) {
         e.push("danger.alert_min_area_km2", format!("must be a non-negative area, found {alert_min_area_km2}"));
     }
+    let zone_min_area_km2 = d.zone_min_area_km2.unwrap_or(0.5);
+    if !(zone_min_area_km2 >= 0.0 && zone_min_area_km2.is_finite()) {
+        e.push("danger.zone_min_area_km2", format!("must be a non-negative area, found {zone_min_area_km2}"));
+    }
     if e.count() > before {
         return None;
     }
     Some(DangerSpec {
+        zone_min_area_km2,
         thresholds: [t[0] as f32, t[1] as f32, t[2] as f32, t[3] as f32],
         zone_min_level,
         alert_level,

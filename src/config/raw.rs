@@ -71,6 +71,9 @@ pub struct RawDanger {
     /// Area (km2) at or above `alert_level` that issues an alert. Default 5.
     #[serde(default)]
     pub alert_min_area_km2: Option<f64>,
+    /// Zones smaller than this (km2) are left out of zones.geojson (they stay in the class raster). Default 0.5.
+    #[serde(default)]
+    pub zone_min_area_km2: Option<f64>,
     /// How the thresholds were derived (free text, written by `avarisk calibrate`).
     #[serde(default)]
     pub calibration: Option<String>,
@@ -304,7 +307,7 @@ pub enum RawStage {
         negatives: Option<usize>,
         /// Temporal negatives per event: the event's patch on other days of its winter without a recorded event
         /// nearby, with that day's regional weather (`weather/cantons/` of the site; sites without it have none).
-        /// 0 turns the temporal design off. Default 4.
+        /// 0 turns the temporal design off. Default 0 (see the README for what 4 measured).
         #[serde(default)]
         temporal_negatives: Option<usize>,
     },

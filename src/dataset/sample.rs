@@ -52,8 +52,10 @@ impl Default for SamplingParams {
     }
 }
 
-/// Temporal negatives per event unless configured (see [`SamplingParams::temporal_negatives`]).
-pub const DEFAULT_TEMPORAL_NEGATIVES: usize = 4;
+/// Temporal negatives per event unless configured (see [`SamplingParams::temporal_negatives`]): off, as measured
+/// (README, *Transfer learning*): with 4 per event the source network scored worse zero-shot on western Tyrol
+/// (ROC-AUC 0.868 against 0.921) and worse at telling accident days (0.62 against 0.73).
+pub const DEFAULT_TEMPORAL_NEGATIVES: usize = 0;
 
 /// The role of a patch in the sampling design.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

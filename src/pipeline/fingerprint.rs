@@ -119,7 +119,7 @@ mod tests {
         assert_ne!(first, inputs("other params", &[Input::Path(a.clone())]).unwrap());
         std::fs::write(&a, b"two").unwrap();
         assert_ne!(first, inputs("k", &[Input::Path(a.clone())]).unwrap());
-        assert!(outputs(&[a.clone()]).unwrap().is_some());
+        assert!(outputs(std::slice::from_ref(&a)).unwrap().is_some());
         assert_eq!(outputs(&[a, d.path().join("gone.tif")]).unwrap(), None);
     }
 }

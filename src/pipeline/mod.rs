@@ -328,6 +328,7 @@ fn publish_site(site: &Site, store: &Store, date: chrono::NaiveDate, stage: &Pub
         zone_min_level: danger.zone_min_level,
         alert_level: danger.alert_level.max(danger.zone_min_level),
         alert_min_area_km2: danger.alert_min_area_km2,
+        zone_min_area_km2: danger.zone_min_area_km2,
         test: stage.test,
         ..Default::default()
     };

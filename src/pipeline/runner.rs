@@ -265,30 +265,46 @@ pub fn execute(plan: &Plan, pipeline: &Pipeline, store: &Store, opts: &RunOption
                 summary.stopped = true;
                 break 'dates;
             }
-            let mut units = Vec::new();
-            for site in &sites {
-                let key = unit_key(&pipeline.name, stage, &site.id, *date);
-                if !handled.insert(key.clone()) {
-                    continue;
+            // A target site's model starts from its source's bundle: source sites run first, and target units are
+            // prepared after them, so their input hashes see the new source bundle.
+            let waves: Vec<Vec<&Site>> = match stage {
+                Stage::Model(_) => {
+                    let (sources, targets) = sites
+                        .iter()
+                        .copied()
+                        .partition(|s: &&Site| s.model.as_ref().and_then(|m| m.from.as_ref()).is_none());
+                    vec![sources, targets]
                 }
-                if let Some(why) = blocked.get(&site.id) {
-                    summary.units.push(UnitResult { key, outcome: Outcome::Blocked(why.clone()), seconds: 0.0 });
-                    continue;
-                }
-                let io = io(site, stage, store, &ctx);
-                let input_hash = fingerprint::inputs(&format!("{stage:?}\n{site:?}\n{}", io.key), &io.inputs);
-                units.push(Prepared { site, key, io, input_hash });
-            }
-            let results = if opts.dry_run {
-                units.iter().map(|u| plan_unit(u, ledger.as_ref(), opts, &dirty)).collect::<Vec<_>>()
-            } else {
-                let ledger = ledger.as_ref().expect("a ledger outside dry runs");
-                if let Stage::Weather(_) = stage {
-                    weather_units(&units, stage, store, &ctx, ledger, opts, &run_id)
-                } else {
-                    parallel_units(&units, stage, store, &ctx, ledger, opts, &run_id)
-                }
+                _ => vec![sites.to_vec()],
             };
+            let mut results = Vec::new();
+            for wave in waves {
+                let mut units = Vec::new();
+                for site in &wave {
+                    let key = unit_key(&pipeline.name, stage, &site.id, *date);
+                    if !handled.insert(key.clone()) {
+                        continue;
+                    }
+                    if let Some(why) = blocked.get(&site.id) {
+                        summary.units.push(UnitResult { key, outcome: Outcome::Blocked(why.clone()), seconds: 0.0 });
+                        continue;
+                    }
+                    let io = io(site, stage, store, &ctx);
+                    let input_hash = fingerprint::inputs(&format!("{stage:?}\n{site:?}\n{}", io.key), &io.inputs);
+                    units.push(Prepared { site, key, io, input_hash });
+                }
+                let wave_results = if opts.dry_run {
+                    units.iter().map(|u| plan_unit(u, ledger.as_ref(), opts, &dirty)).collect::<Vec<_>>()
+                } else {
+                    let ledger = ledger.as_ref().expect("a ledger outside dry runs");
+                    if let Stage::Weather(_) = stage {
+                        weather_units(&units, stage, store, &ctx, ledger, opts, &run_id)
+                    } else {
+                        parallel_units(&units, stage, store, &ctx, ledger, opts, &run_id)
+                    }
+                };
+                results.extend(wave_results);
+            }
             for r in results {
                 if r.outcome.is_failure() {
                     let why = format!("stage `{}` failed for this site", r.key.stage);
@@ -470,7 +486,7 @@ fn parallel_units(
     } else {
         std::thread::scope(|s| {
             for _ in 0..jobs {
-                s.spawn(&worker);
+                s.spawn(worker);
             }
         });
     }

@@ -24,6 +24,12 @@
 //! normalisation, the neutral value the network also saw for dropped channels; the filled features are listed in the
 //! output's metadata (`AVARISK_FILLED`) and in the STAC item, so the map says what it was conditioned on.
 //!
+//! **Release terrain.** Slab avalanches release on slopes of about 28 to 60 degrees (Maggioni & Gruber 2003); the
+//! network learnt from mountain patches and has no reason to know that a lowland plain cannot release. The
+//! probability is therefore multiplied by a slope gate ([`release_gate`]): 0 below [`GATE_SLOPE_DEG`]`[0]` = 15
+//! degrees, rising linearly to 1 at `[1]` = 25 degrees (starting below the usual 28 to allow for 90 m cells smoothing
+//! slopes). Calibration ([`crate::train::onboard::calibrate`]) applies the same gate, so levels and map agree.
+//!
 //! **Uncertainty.** With `mc_passes` > 1 each window runs that many Monte Carlo dropout passes (Gal & Ghahramani
 //! 2016; the dropout before the head stays on, batch norm in eval mode): band 1 is their mean, band 2
 //! (`risk_spread`) their standard deviation. It costs `mc_passes` times the inference time, so it is off by default.
@@ -158,6 +164,14 @@ pub fn weather_band(feature: &str) -> Option<&'static str> {
     })
 }
 
+/// Slopes (degrees) where the release gate starts to open and where it is fully open.
+pub const GATE_SLOPE_DEG: [f32; 2] = [15.0, 25.0];
+
+/// Share of the network's probability kept at a cell of slope `slope_deg` (see the module doc); NaN stays NaN.
+pub fn release_gate(slope_deg: f32) -> f32 {
+    ((slope_deg - GATE_SLOPE_DEG[0]) / (GATE_SLOPE_DEG[1] - GATE_SLOPE_DEG[0])).clamp(0.0, 1.0)
+}
+
 /// Where each bundle feature comes from in a window.
 #[derive(Debug, Clone)]
 enum Source {
@@ -246,8 +260,20 @@ pub fn predict(
     )
     .map_err(md_err)?;
 
-    let reader =
-        WindowReader { dem: &dem, terrain: &terrain, weather: weather.as_ref(), sources: &sources, meta: &meta };
+    let slope_band =
+        band_names(&terrain).iter().position(|b| b == "slope").map(|i| i + 1).ok_or_else(|| PredictError::Band {
+            path: inputs.terrain.display().to_string(),
+            band: "slope".into(),
+            bands: band_names(&terrain).join(", "),
+        })?;
+    let reader = WindowReader {
+        dem: &dem,
+        terrain: &terrain,
+        weather: weather.as_ref(),
+        sources: &sources,
+        meta: &meta,
+        slope_band,
+    };
     let stats = run_tiles(&grid, params, mc, &unet, device, &reader, &out)?;
     drop(out);
     let path = staged.commit()?;
@@ -367,14 +393,19 @@ struct WindowReader<'a> {
     weather: Option<&'a Dataset>,
     sources: &'a [Source],
     meta: &'a BundleMeta,
+    /// Band of the terrain stack holding the slope (degrees), for the release gate.
+    slope_band: usize,
 }
 
 impl WindowReader<'_> {
-    /// Channels `[C, h, w]` (row-major) for the window at (`col`, `row`) of `w` x `h` cells, and validity per cell.
-    fn read(&self, grid: &Grid, col: usize, row: usize, w: usize, h: usize) -> Result<(Vec<f32>, Vec<bool>), GeoError> {
+    /// Channels `[C, h, w]` (row-major) for the window at (`col`, `row`) of `w` x `h` cells, and per cell the
+    /// release gate (NaN where any terrain channel is invalid).
+    fn read(&self, grid: &Grid, col: usize, row: usize, w: usize, h: usize) -> Result<(Vec<f32>, Vec<f32>), GeoError> {
         let plane = w * h;
         let mut x = vec![0f32; self.sources.len() * plane];
         let mut valid = vec![true; plane];
+        let mut gate = read_window(self.terrain, self.slope_band, col, row, w, h)?;
+        gate.iter_mut().for_each(|g| *g = release_gate(*g));
         let dem = read_window(self.dem, 1, col, row, w, h)?;
         for (c, src) in self.sources.iter().enumerate() {
             let values = match src {
@@ -410,7 +441,8 @@ impl WindowReader<'_> {
                 }
             }
         }
-        Ok((x, valid))
+        gate.iter_mut().zip(&valid).filter(|(_, v)| !**v).for_each(|(g, _)| *g = f32::NAN);
+        Ok((x, gate))
     }
 }
 
@@ -484,28 +516,28 @@ fn run_tiles(
     let mut acc = vec![0f64; th * gw];
     let mut acc2 = vec![0f64; th * gw];
     let mut wsum = vec![0f64; th * gw];
-    let mut valid = vec![false; th * gw];
+    let mut gate = vec![f32::NAN; th * gw];
     let mut stats = Stats::default();
     for (ri, &row) in rows.iter().enumerate() {
         // Shift the strip down to start at `row`, writing out the rows above it (final: no later window reaches them).
         if row > strip0 {
             let done = row - strip0;
-            write_strip(out, strip0, done, gw, mc, (&acc, &acc2, &wsum, &valid), &mut stats)?;
+            write_strip(out, strip0, done, gw, mc, (&acc, &acc2, &wsum, &gate), &mut stats)?;
             for buf in [&mut acc, &mut acc2, &mut wsum] {
                 buf.copy_within(done * gw.., 0);
                 buf[(th - done) * gw..].iter_mut().for_each(|v| *v = 0.0);
             }
-            valid.copy_within(done * gw.., 0);
-            valid[(th - done) * gw..].iter_mut().for_each(|v| *v = false);
+            gate.copy_within(done * gw.., 0);
+            gate[(th - done) * gw..].iter_mut().for_each(|v| *v = f32::NAN);
             strip0 = row;
         }
         for batch in cols.chunks(params.batch) {
             let mut xs = Vec::with_capacity(batch.len() * channels * pw * ph);
-            let mut valids = Vec::with_capacity(batch.len());
+            let mut gates = Vec::with_capacity(batch.len());
             for &col in batch {
-                let (x, v) = reader.read(grid, col, row, tw, th)?;
+                let (x, g) = reader.read(grid, col, row, tw, th)?;
                 xs.extend(pad(&x, channels, tw, th, pw, ph));
-                valids.push(v);
+                gates.push(g);
             }
             let n = batch.len() as i64;
             let input =
@@ -527,14 +559,14 @@ fn run_tiles(
                         acc[dst] += wgt * mean[src] as f64;
                         acc2[dst] += wgt * sq[src] as f64;
                         wsum[dst] += wgt;
-                        valid[dst] = valids[k][i * tw + j];
+                        gate[dst] = gates[k][i * tw + j];
                     }
                 }
             }
             stats.windows += batch.len();
         }
         if ri == rows.len() - 1 {
-            write_strip(out, strip0, th, gw, mc, (&acc, &acc2, &wsum, &valid), &mut stats)?;
+            write_strip(out, strip0, th, gw, mc, (&acc, &acc2, &wsum, &gate), &mut stats)?;
         }
     }
     Ok(stats)
@@ -556,29 +588,29 @@ fn pad(x: &[f32], channels: usize, w: usize, h: usize, pw: usize, ph: usize) -> 
     out
 }
 
-/// Writes `rows` finished rows of the strip starting at grid row `row0`: blended mean (and spread), nodata where
-/// the terrain is invalid.
+/// Writes `rows` finished rows of the strip starting at grid row `row0`: blended mean (and spread) times the release
+/// gate, nodata where the terrain is invalid (gate NaN).
 fn write_strip(
     out: &Dataset,
     row0: usize,
     rows: usize,
     width: usize,
     mc: usize,
-    (acc, acc2, wsum, valid): (&[f64], &[f64], &[f64], &[bool]),
+    (acc, acc2, wsum, gate): (&[f64], &[f64], &[f64], &[f32]),
     stats: &mut Stats,
 ) -> Result<(), GeoError> {
     let n = rows * width;
     let mut p = vec![f32::NAN; n];
     let mut spread = vec![f32::NAN; if mc > 1 { n } else { 0 }];
     for i in 0..n {
-        if valid[i] && wsum[i] > 0.0 {
-            let m = acc[i] / wsum[i];
-            p[i] = m as f32;
+        if !gate[i].is_nan() && wsum[i] > 0.0 {
+            let (g, m) = (gate[i] as f64, acc[i] / wsum[i]);
+            p[i] = (g * m) as f32;
             stats.valid += 1;
-            stats.sum += m;
-            stats.max = stats.max.max(m as f32);
+            stats.sum += g * m;
+            stats.max = stats.max.max((g * m) as f32);
             if mc > 1 {
-                spread[i] = (acc2[i] / wsum[i] - m * m).max(0.0).sqrt() as f32;
+                spread[i] = (g * (acc2[i] / wsum[i] - m * m).max(0.0).sqrt()) as f32;
             }
         }
     }

@@ -14,7 +14,8 @@
 //! for dry runs. Times are the site-local day (`effective`/`onset` its start, `expires` its end) with a numeric
 //! UTC offset as CAP requires (never `Z`). Polygons: the exterior rings of the alerting zones, simplified
 //! (Douglas-Peucker, tolerance one grid cell) and written as "lat,lon" pairs, first = last; CAP has no holes, so a
-//! zone's holes are part of its area. Severity: level 3 Moderate, 4 Severe, 5 Extreme.
+//! zone's holes are part of its area; at most [`MAX_POLYGONS`] zones are drawn. Severity: level 3 Moderate,
+//! 4 Severe, 5 Extreme.
 use std::fmt;
 use std::path::Path;
 
@@ -27,6 +28,9 @@ use super::{DayWindow, MapInput, PublishError, PublishParams};
 use crate::geo::Grid;
 
 pub const CAP_NS: &str = "urn:oasis:names:tc:emergency:cap:1.2";
+/// At most this many zones are drawn as CAP polygons (the highest-level, largest ones); the description says how
+/// many zones alert in all. CAP receivers choke on thousands of polygons; zones.geojson has every zone.
+pub const MAX_POLYGONS: usize = 100;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum MsgType {
@@ -81,6 +85,8 @@ pub struct Message {
     /// Area at or above `alert_level`, km2.
     pub area_km2: f64,
     pub bundle_id: String,
+    /// Zones at or above `alert_level`.
+    pub zones: usize,
     /// Polygons as CAP "lat,lon lat,lon ..." strings.
     pub polygons: Vec<String>,
 }
@@ -180,7 +186,8 @@ pub fn decide(
     };
     let mut polygons = Vec::new();
     if applies {
-        for z in &alerting {
+        // Zones come largest danger first, then largest area: the first MAX_POLYGONS are the ones that matter.
+        for z in alerting.iter().take(MAX_POLYGONS) {
             for p in &z.polygons {
                 if let Some(ext) = p.first() {
                     polygons.push(cap_polygon(ext, grid)?);
@@ -203,6 +210,7 @@ pub fn decide(
         alert_level: params.alert_level,
         area_km2: if applies { area } else { 0.0 },
         bundle_id: input.bundle_id.to_owned(),
+        zones: if applies { alerting.len() } else { 0 },
         polygons,
     }))
 }
@@ -256,14 +264,21 @@ pub fn xml(m: &Message) -> String {
         (
             format!("Avalanche danger level {} ({}) at {} on {}", m.level, level_name(m.level), m.site_name, m.date),
             format!(
-                "{:.2} km2 at or above danger level {} ({}), up to level {} ({}), predicted for {} by avarisk model {}.",
+                "{:.2} km2 in {} zone(s) at or above danger level {} ({}), up to level {} ({}), predicted for {} by \
+                 avarisk model {}.{}",
                 m.area_km2,
+                m.zones,
                 m.alert_level,
                 level_name(m.alert_level),
                 m.level,
                 level_name(m.level),
                 m.date,
-                m.bundle_id
+                m.bundle_id,
+                if m.zones > m.polygons.len() {
+                    format!(" The area shows the {} largest zones; zones.geojson has all.", m.polygons.len())
+                } else {
+                    String::new()
+                }
             ),
         )
     };

@@ -57,8 +57,10 @@ pub const ALERT_CAP: &str = "alert.cap.xml";
 pub const COLLECTION_JSON: &str = "collection.json";
 
 /// How a day is published. Defaults: zones from level 3, alerts from level 3 over at least 1 km2, zones under
-/// 0.05 km2 dropped, status Actual, sender `avarisk`.
-#[derive(Debug, Clone, PartialEq)]
+/// 0.05 km2 dropped, status Actual, sender `avarisk`. Deserialisable (e.g. from a pipeline stage's parameters),
+/// every field optional.
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct PublishParams {
     /// Warning zones are the areas at or above this level (1..=5).
     pub zone_min_level: u8,
@@ -73,7 +75,8 @@ pub struct PublishParams {
     pub test: bool,
     /// CAP `<sender>`: a globally unambiguous name of the warning service (no spaces, commas or `<&`).
     pub cap_sender: String,
-    /// Test hook: fail right after this step (see the module doc). `None` in production.
+    /// Test hook: fail right after this step (see the module doc). `None` in production; never read from files.
+    #[serde(skip)]
     pub fail_at: Option<FailPoint>,
 }
 
@@ -190,10 +193,16 @@ impl FailPoint {
             FailPoint::Latest => "latest",
         }
     }
-    /// The step named by `AVARISK_FAIL_PUBLISH_AT`, if set to a known name.
-    fn from_env() -> Option<FailPoint> {
-        let v = std::env::var("AVARISK_FAIL_PUBLISH_AT").ok()?;
-        FailPoint::ALL.into_iter().find(|p| p.name() == v.trim())
+    /// The step named by `AVARISK_FAIL_PUBLISH_AT`; an unknown name is an error (a drill with a typo must not pass).
+    fn from_env() -> Result<Option<FailPoint>, PublishError> {
+        let Ok(v) = std::env::var("AVARISK_FAIL_PUBLISH_AT") else { return Ok(None) };
+        match FailPoint::ALL.into_iter().find(|p| p.name() == v.trim()) {
+            Some(p) => Ok(Some(p)),
+            None => Err(PublishError::Params(format!(
+                "AVARISK_FAIL_PUBLISH_AT={v:?}: use one of {}",
+                FailPoint::ALL.map(|p| p.name()).join(", ")
+            ))),
+        }
     }
 }
 
@@ -280,7 +289,10 @@ pub fn publish(store: &Store, input: &MapInput, params: &PublishParams) -> Resul
             input.site_id
         )));
     }
-    let fail_at = params.fail_at.or_else(FailPoint::from_env);
+    let fail_at = match params.fail_at {
+        Some(p) => Some(p),
+        None => FailPoint::from_env()?,
+    };
     let step = |p: FailPoint| if fail_at == Some(p) { Err(PublishError::Injected(p)) } else { Ok(()) };
 
     let layers = Layers::load(input)?;
@@ -387,4 +399,31 @@ pub fn publish(store: &Store, input: &MapInput, params: &PublishParams) -> Resul
         alert: message.map(|m| m.msg_type),
         latest: latest_date,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // The only unit test that touches AVARISK_FAIL_PUBLISH_AT (no other unit test calls `publish`).
+    #[test]
+    fn fail_point_env_names_a_step_or_is_refused() {
+        std::env::set_var("AVARISK_FAIL_PUBLISH_AT", "swap");
+        assert_eq!(FailPoint::from_env().unwrap(), Some(FailPoint::Swap));
+        std::env::set_var("AVARISK_FAIL_PUBLISH_AT", "swpa");
+        let e = FailPoint::from_env().unwrap_err().to_string();
+        assert!(e.contains("probability, class"), "{e}");
+        std::env::remove_var("AVARISK_FAIL_PUBLISH_AT");
+        assert_eq!(FailPoint::from_env().unwrap(), None);
+    }
+
+    #[test]
+    fn params_check_names_the_setting() {
+        let p = PublishParams { alert_level: 2, ..PublishParams::default() };
+        assert!(p.check().unwrap_err().to_string().contains("alert_level = 2"));
+        let p: PublishParams = toml::from_str("zone_min_level = 4\nalert_level = 5\ntest = true").unwrap();
+        assert_eq!((p.zone_min_level, p.alert_level, p.test, p.alert_min_area_km2), (4, 5, true, 1.0));
+        p.check().unwrap();
+        assert!(toml::from_str::<PublishParams>("fail_at = \"swap\"").is_err());
+    }
 }

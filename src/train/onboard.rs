@@ -8,9 +8,10 @@
 //!
 //! The bundle lands in `<root>/bundles/<site>/` ([`Store::bundle`]); the daily `predict` stage reads it from there.
 //!
-//! **Danger levels** ([`calibrate`]): the probability at which each level begins is set from the site's validation
-//! winters (those from `held_back_from` on, never trained on) by a recall rule: level 2 or more holds
-//! [`LEVEL_RECALL`]`[0]` = 95 % of the validation start zones on their day, level 3 or more 80 %, level 4 or more 50 %,
+//! **Danger levels** ([`calibrate`]): the probability (after the release gate of [`crate::predict`]) at which each
+//! level begins is set from the site's validation
+//! winters (those from `held_back_from` on, never trained on) by a recall rule over the validation start-zone cells
+//! on release terrain: level 2 or more holds [`LEVEL_RECALL`]`[0]` = 95 % of them on their day, level 3 or more 80 %, level 4 or more 50 %,
 //! level 5 20 %. A duty officer can read a level-3 zone as "where four in five recorded releases of past winters
 //! fell". The rule is fixed; the thresholds follow the model, so every new bundle is recalibrated.
 use std::path::Path;
@@ -118,8 +119,19 @@ pub fn calibrate(
     from_winter: i32,
     stage: &TrainStage,
 ) -> Result<Calibration, RunError> {
-    let t = run::test_predictions(&plan_of(site), store, &site.id, bundle, from_winter, &stage.sampling)?;
-    let mut pos: Vec<f32> = t.probs.iter().zip(&t.labels).filter(|(_, l)| **l).map(|(p, _)| *p).collect();
+    let mut t = run::test_predictions(&plan_of(site), store, &site.id, bundle, from_winter, &stage.sampling)?;
+    // The map multiplies the network's probability by the release gate: calibrate on the same values.
+    t.probs.iter_mut().zip(&t.slope).for_each(|(p, s)| *p *= crate::predict::release_gate(*s));
+    // Start zones are recorded to ~100 m, so some labelled cells lie on flat ground the gate closes: the quantiles
+    // are taken over start-zone cells on release terrain (gate open at least partly).
+    let mut pos: Vec<f32> = t
+        .probs
+        .iter()
+        .zip(&t.labels)
+        .zip(&t.slope)
+        .filter(|((_, l), s)| **l && crate::predict::release_gate(**s) > 0.0)
+        .map(|((p, _), _)| *p)
+        .collect();
     let neg: Vec<f32> = t.probs.iter().zip(&t.labels).filter(|(_, l)| !**l).map(|(p, _)| *p).collect();
     if pos.len() < 10 {
         return Err(RunError::Empty {
@@ -149,7 +161,7 @@ pub fn calibrate(
         negatives: neg.len(),
         negative_share,
         rule: format!(
-            "avarisk calibrate: levels >= 2..5 hold 95/80/50/20 % of {} validation start-zone cells (winters {}/{} on), bundle {}",
+            "avarisk calibrate: levels >= 2..5 hold 95/80/50/20 % of {} validation start-zone cells on release terrain (winters {}/{} on), bundle {}",
             pos.len(),
             from_winter,
             (from_winter + 1) % 100,

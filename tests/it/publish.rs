@@ -8,6 +8,8 @@
 //! - a level-4 block (p 0.6) of 50 x 40 cells = 0.8 km2, rows 300..340, cols 300..350;
 //! - a level-3 speckle of 3 x 3 cells = 0.0036 km2 (dropped: under 0.05 km2), rows 450..453, cols 450..453;
 //! - no data in columns 0..10; one cell exactly at the level-3 threshold (0.25) and one just under it.
+//!
+//! `AVARISK_TEST_KEEP=<dir>` copies the real-terrain test's quicklook there, to look at it.
 use std::path::{Path, PathBuf};
 
 use avarisk::publish::{self, cap::MsgType, DangerScale, FailPoint, MapInput, PublishError, PublishParams};
@@ -131,6 +133,14 @@ fn cogs_have_cog_layout_metadata_and_exact_levels() {
     let site = Site::new();
     site.publish(d(15), true, &test_params()).unwrap();
     let dir = site.day(d(15));
+    let mut files: Vec<String> =
+        std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    files.sort();
+    assert_eq!(
+        files,
+        ["alert.cap.xml", "danger_class.tif", "item.json", "quicklook.png", "risk_probability.tif", "zones.geojson"],
+        "the map set and nothing else (no .aux.xml sidecars)"
+    );
 
     let prob = gdal::Dataset::open(dir.join("risk_probability.tif")).unwrap();
     assert_eq!(prob.metadata_item("LAYOUT", "IMAGE_STRUCTURE").as_deref(), Some("COG"));
@@ -497,4 +507,70 @@ fn quicklook_is_a_png_with_map_legend_and_title() {
     assert!(c[1] > c[2] + 40, "{c:?}");
     // The legend's level-3 swatch carries the EAWS colour.
     assert_eq!(px(20, 40 + 520 + 12 + 16 + 2 * 20 + 5), [0xFF, 0x99, 0x00]);
+}
+
+// ---- real terrain -----------------------------------------------------------------------------------------------
+
+#[test]
+fn publishes_a_map_over_real_srtm_terrain() {
+    use avarisk::geo::{warp::warp_to_grid, Bounds, Crs, Grid, Resampling};
+    // 27 x 27 km of the Lechtal/Arlberg area (bundled SRTM3 N47E010) on an Austrian Lambert 90 m grid.
+    let dir = tempfile::tempdir().unwrap();
+    let crs = Crs::from_epsg(31287).unwrap();
+    let b = Crs::wgs84().transform_bounds([10.2, 47.1, 10.55, 47.35], &crs).unwrap();
+    let grid = Grid::from_bounds(crs, Bounds::from_array(b), 90.0);
+    let dem_path = dir.path().join("dem.tif");
+    let src = gdal::Dataset::open(crate::srtm("N47E010")).unwrap();
+    warp_to_grid(&[&src], &grid, Resampling::Bilinear, &dem_path).unwrap();
+    let (dem, w, h, _) = crate::read_band(&dem_path, 1);
+    // Probability rising with slope (Horn), the way release areas do: 0 under 25 degrees, 0.9 from 45.
+    let mut p = vec![0f32; w * h];
+    for r in 1..h - 1 {
+        for c in 1..w - 1 {
+            let z = |dr: usize, dc: usize| dem[(r + dr - 1) * w + c + dc - 1] as f64;
+            let gx = ((z(0, 2) + 2.0 * z(1, 2) + z(2, 2)) - (z(0, 0) + 2.0 * z(1, 0) + z(2, 0))) / (8.0 * 90.0);
+            let gy = ((z(0, 0) + 2.0 * z(0, 1) + z(0, 2)) - (z(2, 0) + 2.0 * z(2, 1) + z(2, 2))) / (8.0 * 90.0);
+            let slope = (gx * gx + gy * gy).sqrt().atan().to_degrees();
+            p[r * w + c] = (((slope - 25.0) / 20.0).clamp(0.0, 1.0) * 0.9) as f32;
+        }
+    }
+    let pred = dir.path().join("pred.tif");
+    crate::write_tif(&pred, Some(31287), (grid.transform[0], grid.transform[3]), 90.0, (w, h), p, Some(-9999.0));
+    let store = Store::new(dir.path().join("out"));
+    let input = MapInput {
+        site_id: "lechtal",
+        site_name: "Lechtal - Arlberg",
+        date: d(15),
+        time_zone: chrono_tz::Europe::Vienna,
+        prediction: &pred,
+        dem: &dem_path,
+        bundle_id: "slope-rule@sha256:00",
+        scale: &SCALE,
+        attribution: vec!["SRTM3 (NASA/USGS), public domain".into()],
+    };
+    let published = publish::publish(&store, &input, &test_params()).unwrap();
+    assert!(published.zones > 3, "{published:?}");
+    assert_eq!(published.alert, Some(MsgType::Alert));
+
+    let z = read_json(&published.dir.join("zones.geojson"));
+    let mut sectors = std::collections::BTreeSet::new();
+    for f in z["features"].as_array().unwrap() {
+        let pr = &f["properties"];
+        let (lo, hi) = (pr["elev_min_m"].as_f64().unwrap(), pr["elev_max_m"].as_f64().unwrap());
+        assert!(lo >= 800.0 && lo <= hi && hi < 3800.0, "{pr}");
+        assert!(pr["area_km2"].as_f64().unwrap() >= 0.05);
+        for a in pr["aspects"].as_array().unwrap() {
+            sectors.insert(a.as_str().unwrap().to_owned());
+        }
+    }
+    assert!(sectors.len() >= 4, "real slopes face many ways: {sectors:?}");
+    let item = read_json(&published.item);
+    assert_eq!(errors(&validator("stac-spec/v1.0.0/item.json"), &item), Vec::<String>::new());
+    assert_eq!(item["properties"]["proj:epsg"], 31287);
+    let bb: Vec<f64> = item["bbox"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+    assert!((bb[0] - 10.2).abs() < 0.02 && (bb[3] - 47.35).abs() < 0.02, "{bb:?}");
+    publish::cog::check(&published.dir.join("danger_class.tif"), publish::cog::Expect::class()).unwrap();
+    if let Ok(keep) = std::env::var("AVARISK_TEST_KEEP") {
+        std::fs::copy(published.dir.join("quicklook.png"), Path::new(&keep).join("lechtal.png")).unwrap();
+    }
 }

@@ -106,13 +106,18 @@ fn main() {
         println!(
             "  {n:>5}^2: avarisk {ours_s:.2} s ({ours_wall:.2} s process, {} windows, {} torch threads), PyTorch \
              {theirs_s:.2} s ({theirs_wall:.2} s process, {} windows, {} torch threads); {} valid cells, {} where \
-             only one side has a value",
+             only one side has a value; {:.0} vs {:.0} px/s, peak RSS {:.0} vs {:.0} MiB (load {})",
             field(&ours_text, "windows"),
             field(&ours_text, "threads"),
             field(&theirs_text, "windows"),
             field(&theirs_text, "threads"),
             cmp.both,
-            cmp.one_sided
+            cmp.one_sided,
+            px / ours_s,
+            px / theirs_s,
+            mib(ours_rss),
+            mib(theirs_rss),
+            load_average()
         );
         rows.push(Row {
             n,

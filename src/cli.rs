@@ -123,6 +123,16 @@ pub enum Command {
         /// First held-back winter (the year of its October).
         #[arg(long, default_value_t = 2018)]
         from_winter: i32,
+        /// Score the avalanche records of this file instead of the site's own (read with the column mapping of the
+        /// site's first `[[observations]]` entry): a new winter is scored without retraining.
+        #[arg(long)]
+        events: Option<PathBuf>,
+        /// Only events from this day on.
+        #[arg(long)]
+        from: Option<chrono::NaiveDate>,
+        /// Only events up to this day (inclusive).
+        #[arg(long)]
+        to: Option<chrono::NaiveDate>,
         /// Also write a report here: report.md, eval.json, reliability.png (and learning_curve.png).
         #[arg(long)]
         report: Option<PathBuf>,
@@ -612,9 +622,40 @@ fn dispatch(cli: &Cli) -> anyhow::Result<ExitCode> {
             println!("{} training and {} validation patches: {}", e.train, e.val, out.display());
             Ok(ExitCode::SUCCESS)
         }
-        Command::Eval { bundle, site, from_winter, report } => {
-            let plan = config::load(&cli.project)?;
-            let e = train::run::evaluate(&plan, &store, site, bundle, *from_winter, &Default::default())?;
+        Command::Eval { bundle, site, from_winter, events, from, to, report } => {
+            let mut plan = config::load(&cli.project)?;
+            let window = (*from_winter, *from, *to);
+            let e = match events {
+                None => train::run::evaluate(&plan, &store, site, bundle, window, &Default::default())?,
+                Some(file) => {
+                    // The file's records go through the site's observation reader into a scratch store that shares
+                    // the site's terrain; nothing of the site's own store changes.
+                    let s = plan
+                        .sites
+                        .iter_mut()
+                        .find(|s| &s.id == site)
+                        .with_context(|| format!("no site `{site}` is configured"))?;
+                    let Some(source) = s.observations.first().cloned() else {
+                        bail!(
+                            "{}: no [[observations]] entry to read {} with; add one (format, CRS, columns)",
+                            s.file.display(),
+                            file.display()
+                        );
+                    };
+                    s.observations = vec![config::ObservationSource { path: file.clone(), ..source }];
+                    let scratch = tempfile::tempdir_in(store.root()).or_else(|_| tempfile::tempdir())?;
+                    let scratch_store = crate::store::Store::new(scratch.path());
+                    fs_err::create_dir_all(scratch_store.site_dir(site))?;
+                    std::os::unix::fs::symlink(
+                        std::path::absolute(store.site_dir(site).join("terrain"))?,
+                        scratch_store.site_dir(site).join("terrain"),
+                    )?;
+                    let summary =
+                        crate::ingest::observations::ingest(plan.site(site).expect("found above"), &scratch_store)?;
+                    println!("{}", summary.to_string().trim_end());
+                    train::run::evaluate(&plan, &scratch_store, site, bundle, window, &Default::default())?
+                }
+            };
             println!("site {} from winter {}: {} events", e.site, e.from_winter, e.events);
             println!("  model      {}  ROC-AUC 95% CI {:?}", e.model, e.model_roc_auc_ci95);
             println!("  slope-only {}", e.slope_only);

@@ -203,14 +203,38 @@ pub fn test_predictions(
     from_winter: i32,
     sampling: &SamplingParams,
 ) -> Result<TestPredictions, RunError> {
+    test_predictions_between(plan, store, site, bundle_dir, (from_winter, None, None), sampling)
+}
+
+/// Events scored: from a winter on, and optionally between two days (inclusive).
+pub type EvalWindow = (i32, Option<chrono::NaiveDate>, Option<chrono::NaiveDate>);
+
+/// As [`test_predictions`], on the events of `window` only.
+pub fn test_predictions_between(
+    plan: &Plan,
+    store: &Store,
+    site: &str,
+    bundle_dir: &Path,
+    (from_winter, from, to): EvalWindow,
+    sampling: &SamplingParams,
+) -> Result<TestPredictions, RunError> {
     let (vs, unet, meta) = load_for_site(plan, site, bundle_dir)?;
     let sampling = SamplingParams { patch: meta.patch as usize, ..sampling.clone() };
     let (samples, _) = samples_of(plan, store, &[site.to_owned()], &sampling)?;
-    let test = samples.subset(&samples.by_winter(|w| w >= from_winter));
+    let in_range = |i: &usize| {
+        let d = samples.events[samples.event[*i]].date;
+        from.is_none_or(|f| d >= f) && to.is_none_or(|t| d <= t)
+    };
+    let idx: Vec<usize> = samples.by_winter(|w| w >= from_winter).into_iter().filter(in_range).collect();
+    let test = samples.subset(&idx);
     if test.is_empty() {
         return Err(RunError::Empty {
             what: "test",
-            hint: format!("no event of `{site}` from winter {from_winter} on"),
+            hint: format!(
+                "no event of `{site}` from winter {from_winter} on{}{}",
+                from.map(|d| format!(", from {d}")).unwrap_or_default(),
+                to.map(|d| format!(", to {d}")).unwrap_or_default()
+            ),
         });
     }
     let (x, ..) = test.tensors(&meta.norm_mean, &meta.norm_std, vs.device())?;
@@ -231,10 +255,11 @@ pub fn evaluate(
     store: &Store,
     site: &str,
     bundle_dir: &Path,
-    from_winter: i32,
+    window: EvalWindow,
     sampling: &SamplingParams,
 ) -> Result<Evaluation, RunError> {
-    let t = test_predictions(plan, store, site, bundle_dir, from_winter, sampling)?;
+    let from_winter = window.0;
+    let t = test_predictions_between(plan, store, site, bundle_dir, window, sampling)?;
     let events: std::collections::BTreeSet<usize> = t.groups.iter().copied().collect();
     Ok(Evaluation {
         site: site.into(),

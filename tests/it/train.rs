@@ -87,6 +87,29 @@ fn train_resume_finetune_and_eval() {
         assert_eq!((ds.driver().short_name(), ds.raster_count()), ("PNG".to_string(), 3));
     }
 
+    // A new file of records is scored without retraining, read with the site's own column mapping, and --from/--to
+    // narrow it to days; the site's store is left alone.
+    let csv =
+        std::fs::read_to_string(repo().join("sites/tyrol-west/observations/incidents_tirol_processed.csv")).unwrap();
+    let mut lines = csv.lines();
+    let mut subset = vec![lines.next().unwrap().to_string()];
+    subset.extend(lines.filter(|l| l.split(',').nth(1).is_some_and(|d| d.starts_with("2021-"))).map(str::to_string));
+    let file = root.path().join("winter-2021.csv");
+    std::fs::write(&file, subset.join("\n") + "\n").unwrap();
+    let events_before = std::fs::read(root.path().join("sites/tyrol-west/observations/events.parquet")).unwrap();
+    let f = file.to_str().unwrap();
+    let args =
+        ["eval", "--bundle", s, "--site", "tyrol-west", "--events", f, "--from", "2021-01-01", "--to", "2021-02-28"];
+    let o = run(&args);
+    assert!(o.status.success(), "{}", text(&o));
+    let out = text(&o);
+    let n: usize = out.split(" events").next().unwrap().rsplit(' ').next().unwrap().parse().unwrap();
+    assert!(n > 0 && n < subset.len() - 1, "scored {n} of {} records: {out}", subset.len() - 1);
+    assert_eq!(std::fs::read(root.path().join("sites/tyrol-west/observations/events.parquet")).unwrap(), events_before);
+    let o = run(&["eval", "--bundle", s, "--site", "tyrol-west", "--events", f, "--from", "2030-01-01"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).contains("from 2030-01-01"), "{}", text(&o));
+
     // A bundle whose features differ from the site's is refused, naming what differs.
     let mut meta = bundle::read_meta(&ft).unwrap();
     meta.features.swap(0, 1);

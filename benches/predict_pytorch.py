@@ -29,7 +29,8 @@ import numpy as np
 import torch
 from safetensors.torch import load_file
 
-from train_pytorch import UNet
+sys.dont_write_bytecode = True  # importing the sibling script must not leave benches/__pycache__ in the tree
+from train_pytorch import UNet  # noqa: E402
 
 TPI_RADII_M = (1000.0, 4000.0)
 

@@ -338,9 +338,11 @@ pub fn geojson(zones: &[Zone], grid: &Grid, input: &MapInput) -> Result<Value, P
     }))
 }
 
+/// Written compact (no indentation): a large site has hundreds of thousands of vertices, and dashboards download it.
 pub fn write_geojson(path: &Path, zones: &[Zone], grid: &Grid, input: &MapInput) -> Result<(), PublishError> {
-    let v = geojson(zones, grid, input)?;
-    super::stac::write_json(path, &v)
+    let mut text = serde_json::to_string(&geojson(zones, grid, input)?).expect("JSON values serialise");
+    text.push('\n');
+    fs_err::write(path, text).map_err(PublishError::io("write", path))
 }
 
 #[cfg(test)]

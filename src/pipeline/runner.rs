@@ -290,7 +290,8 @@ pub fn execute(plan: &Plan, pipeline: &Pipeline, store: &Store, opts: &RunOption
                         continue;
                     }
                     let io = io(site, stage, store, &ctx);
-                    let input_hash = fingerprint::inputs(&format!("{stage:?}\n{site:?}\n{}", io.key), &io.inputs);
+                    let config = site_config_for(site, stage);
+                    let input_hash = fingerprint::inputs(&format!("{stage:?}\n{config:?}\n{}", io.key), &io.inputs);
                     units.push(Prepared { site, key, io, input_hash });
                 }
                 let wave_results = if opts.dry_run {
@@ -438,6 +439,20 @@ fn finish(u: &Prepared, ledger: &Ledger, result: Result<String, String>) -> Outc
         other => error!("{}", other.text()),
     }
     outcome
+}
+
+/// The part of a site's configuration a stage's result depends on (hashed into its input hash): the danger levels
+/// shape only what is published, the model section only the model and what runs it, so recalibrating thresholds
+/// republishes without re-deriving terrain or retraining.
+fn site_config_for(site: &Site, stage: &Stage) -> Site {
+    let mut s = site.clone();
+    if !matches!(stage, Stage::Publish(_)) {
+        s.danger = None;
+    }
+    if !matches!(stage, Stage::Model(_) | Stage::Predict(_) | Stage::Publish(_)) {
+        s.model = None;
+    }
+    s
 }
 
 fn unit_span(u: &Prepared) -> Span {

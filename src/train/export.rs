@@ -8,7 +8,7 @@ use std::path::Path;
 
 use avarisk_nn::data::{Dataset, Info, Split};
 
-use super::run::{data_hash, samples_of, RunError, Spec};
+use super::run::{data_hash, source_split, RunError, Spec};
 use crate::config::Plan;
 use crate::dataset::{Samples, CHANNELS};
 use crate::store::Store;
@@ -32,15 +32,7 @@ fn split(s: &Samples) -> Split {
 
 /// Writes the training and validation patches of `spec` to `out` (safetensors, atomically).
 pub fn export(plan: &Plan, store: &Store, spec: &Spec, out: &Path) -> Result<Exported, RunError> {
-    let (samples, res) = samples_of(plan, store, &spec.sites, &spec.sampling)?;
-    let train = samples.subset(&samples.by_winter(|w| w < spec.held_back_from));
-    let val = samples.subset(&samples.by_winter(|w| w >= spec.held_back_from));
-    if train.is_empty() {
-        return Err(RunError::Empty {
-            what: "training",
-            hint: format!("no event before winter {}", spec.held_back_from),
-        });
-    }
+    let (train, val, res) = source_split(plan, store, spec)?;
     let (norm_mean, norm_std) = train.channel_stats();
     let dataset = Dataset {
         info: Info {

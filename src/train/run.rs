@@ -75,9 +75,9 @@ pub fn samples_of(
     Ok((all.unwrap_or_default(), res))
 }
 
-/// Pretrains a new model on `spec.sites`, writing the bundle to `out` (checkpoint after every epoch). With `resume`,
-/// an existing checkpoint at `out` is loaded and training continues for the epochs it had left.
-pub fn pretrain(plan: &Plan, store: &Store, spec: &Spec, out: &Path, resume: bool) -> Result<FitReport, RunError> {
+/// The patches of `spec.sites` split by winter: training before `spec.held_back_from`, validation from it on; and the
+/// sites' resolution. What pretraining and the dataset export train on.
+pub fn source_split(plan: &Plan, store: &Store, spec: &Spec) -> Result<(Samples, Samples, f64), RunError> {
     let (samples, res) = samples_of(plan, store, &spec.sites, &spec.sampling)?;
     let train = samples.subset(&samples.by_winter(|w| w < spec.held_back_from));
     let val = samples.subset(&samples.by_winter(|w| w >= spec.held_back_from));
@@ -87,6 +87,13 @@ pub fn pretrain(plan: &Plan, store: &Store, spec: &Spec, out: &Path, resume: boo
             hint: format!("no event before winter {}", spec.held_back_from),
         });
     }
+    Ok((train, val, res))
+}
+
+/// Pretrains a new model on `spec.sites`, writing the bundle to `out` (checkpoint after every epoch). With `resume`,
+/// an existing checkpoint at `out` is loaded and training continues for the epochs it had left.
+pub fn pretrain(plan: &Plan, store: &Store, spec: &Spec, out: &Path, resume: bool) -> Result<FitReport, RunError> {
+    let (train, val, res) = source_split(plan, store, spec)?;
     let (mean, std) = train.channel_stats();
     let (vs, unet, done) = if resume && out.join(bundle::META_FILE).exists() {
         let (vs, unet, m) = bundle::load(out, device())?;

@@ -15,7 +15,7 @@
 //!   - avarisk: `avarisk::predict::predict` (tile 256, overlap 64, batch 4, CPU, libtorch's default threads), reading
 //!     GeoTIFF windows and writing a ZSTD GeoTIFF, exactly as `avarisk predict` does;
 //!   - PyTorch: the same windows, channels (TPI per window from a widened DEM window), normalisation, ramp weights,
-//!     blending strip, batch and slope release gate (`GATE_SLOPE_DEG` is passed to it), with as many torch threads
+//!     blending strip, batch and validity mask, with as many torch threads
 //!     as libtorch gives avarisk; it reads the raw files with pread and writes raw float32 rows, which is cheaper than
 //!     GeoTIFF decoding and encoding (said in the output).
 //!
@@ -34,7 +34,7 @@ use avarisk::features::terrain::{derive, TerrainParams};
 use avarisk::geo::raster;
 use avarisk::model::bundle::{self, BundleMeta, Versions};
 use avarisk::model::{UNet, UNetConfig};
-use avarisk::predict::{predict, Inputs, PredictParams, GATE_SLOPE_DEG};
+use avarisk::predict::{predict, Inputs, PredictParams};
 use gdal::Metadata;
 use tch::{nn, Device};
 
@@ -95,8 +95,7 @@ fn main() {
                 .arg(&data.manifest)
                 .arg(&bundle_dir)
                 .arg(&theirs_out)
-                .args([PARAMS.tile, PARAMS.overlap, PARAMS.batch, threads as usize].map(|v| v.to_string()))
-                .args(GATE_SLOPE_DEG.map(|v| v.to_string())),
+                .args([PARAMS.tile, PARAMS.overlap, PARAMS.batch, threads as usize].map(|v| v.to_string())),
         );
         let theirs_s = field(&theirs_text, "seconds");
         let cmp = compare(&ours_out, &theirs_out, n);
@@ -259,6 +258,7 @@ fn make_bundle(dir: &Path) {
         norm_std,
         resolution_m: RES_M,
         patch: 32,
+        context: 0,
         unet: cfg,
         metrics: serde_json::Value::Null,
         parent: None,

@@ -1,22 +1,28 @@
 #!/usr/bin/env python3
 """The PyTorch side of benchmark P2 (benches/predict.rs): tiled inference of an avarisk bundle over a whole grid,
-written the way a PyTorch user would, with the same steps as avarisk::predict (src/predict/mod.rs):
+written the way a PyTorch user would, with the same steps as avarisk::predict (src/predict/mod.rs, `run_tiles`):
 
 - the U-Net of benches/train_pytorch.py (avarisk's network, same variable names), built from the bundle's
   bundle.json and loaded from its model.safetensors, in eval mode;
-- windows of TILE cells every TILE - OVERLAP cells, the last one flush with the grid's end;
-- per window, each bundle feature: elevation, a terrain-stack band, TPI (from a DEM window widened by the radius:
-  summed-area tables, the whole-grid values), or the training mean for what the rasters cannot give (weather here);
-  normalised with the bundle's mean and std, NaN set to 0; a cell is valid where every terrain channel is;
-- BATCH windows per forward pass, sigmoid, blended with quadratic-ramp weights into a strip of TILE rows (float64)
-  that is written out as soon as no later window touches its rows, times the release gate (0 below GATE0 degrees of
-  slope, rising linearly to 1 at GATE1; avarisk::predict::release_gate).
+- windows of TILE x TILE cells every TILE - OVERLAP cells from 0, until one reaches the grid's end (the last one may
+  reach past it: its cells beyond the grid are dropped), so every origin is a multiple of the stride;
+- each window read with a halo of HALO cells of real data on every side (NaN outside the grid), HALO = the bundle's
+  `context` and at least the network's receptive-field radius (2 + 4 + 4 (1 + dilation) + 6 + 4 + 3), rounded up to
+  a multiple of 4; the network input is the (TILE + 2 HALO)-square window zero-padded at the bottom and right to a
+  multiple of 4, and only its central TILE x TILE part (rows and columns HALO .. HALO + TILE) is kept;
+- per window, each bundle feature over the halo window: elevation, a terrain-stack band, TPI (from a DEM window
+  widened by the radius around the halo window and clipped at the grid: summed-area tables, the whole-grid values;
+  NaN outside the grid), or the training mean for what the rasters cannot give (weather here); normalised with the
+  bundle's mean and std, NaN set to 0; a cell of the tile is valid where every terrain channel is;
+- BATCH windows per forward pass, sigmoid, blended (the cells inside the grid) with quadratic-ramp weights into a
+  strip of TILE rows (float64) that is written out as soon as no later window touches its rows; NaN where a
+  terrain channel of the tile's own cells is invalid.
 
 Inputs are the raw float32 rasters (row-major, NaN for nodata) the bench exports, read window by window with pread
 (the torch venv has no GDAL); the map is written as raw float32 rows (NaN for nodata). Prints
 `threads T windows W seconds S`, S from loading the weights to the last row written.
 
-usage: benches/predict_pytorch.py MANIFEST.json BUNDLE_DIR OUT.f32 TILE OVERLAP BATCH THREADS GATE0 GATE1
+usage: benches/predict_pytorch.py MANIFEST.json BUNDLE_DIR OUT.f32 TILE OVERLAP BATCH THREADS
        benches/predict_pytorch.py --baseline      (import torch and exit: the interpreter's own RSS)
 """
 import json
@@ -36,16 +42,18 @@ TPI_RADII_M = (1000.0, 4000.0)
 
 
 def origins(length, tile, overlap):
-    if length <= tile:
-        return [0]
+    """Window origins along an axis: every tile - overlap cells from 0 until a window reaches the end."""
     stride = tile - overlap
-    out = []
-    o = 0
-    while o + tile < length:
-        out.append(o)
-        o += stride
-    out.append(length - tile)
+    out = [0]
+    while out[-1] + tile < length:
+        out.append(out[-1] + stride)
     return out
+
+
+def halo(meta):
+    """Cells read around each tile: the bundle's context, at least the receptive-field radius, a multiple of 4."""
+    radius = 2 + 4 + 4 * (1 + max(meta["unet"]["dilation"], 1)) + 6 + 4 + 3
+    return math.ceil(max(max(meta.get("context", 0), 0), radius) / 4) * 4
 
 
 def ramp(n, overlap):
@@ -58,15 +66,28 @@ def ramp(n, overlap):
 
 
 class Raw:
-    """A raw float32 raster of `width` columns, read by windows with pread (nothing mapped, nothing cached)."""
+    """A raw float32 raster of `width` x `height` cells, read by windows with pread (nothing mapped, nothing
+    cached)."""
 
-    def __init__(self, path, width):
+    def __init__(self, path, width, height):
         self.fd = os.open(path, os.O_RDONLY)
         self.width = width
+        self.height = height
 
     def window(self, col, row, w, h):
         rows = [os.pread(self.fd, 4 * w, 4 * ((row + i) * self.width + col)) for i in range(h)]
         return np.frombuffer(b"".join(rows), dtype=np.float32).reshape(h, w)
+
+    def padded(self, col, row, w, h):
+        """The w x h window at (col, row), which may reach outside the grid: NaN there."""
+        c0, r0 = max(col, 0), max(row, 0)
+        c1, r1 = min(col + w, self.width), min(row + h, self.height)
+        if (c0, r0, c1, r1) == (col, row, col + w, row + h):
+            return self.window(col, row, w, h)
+        out = np.full((h, w), np.nan, np.float32)
+        if c1 > c0 and r1 > r0:
+            out[r0 - row : r1 - row, c0 - col : c1 - col] = self.window(c0, r0, c1 - c0, r1 - r0)
+        return out
 
 
 def tpi_window(big, r, top, left, h, w):
@@ -109,30 +130,40 @@ def sources(meta, manifest):
     return out
 
 
-def read_window(srcs, meta, dem, bands, gate_deg, gw, gh, col, row, w, h):
-    """Channels [C, h, w], normalised, NaN as 0; the release gate [h, w], NaN where a terrain channel is invalid."""
-    g0, g1 = np.float32(gate_deg[0]), np.float32(gate_deg[1])
-    gate = np.clip((bands["slope"].window(col, row, w, h) - g0) / (g1 - g0), np.float32(0), np.float32(1))
-    x = np.zeros((len(srcs), h, w), np.float32)
-    valid = np.ones((h, w), bool)
-    z = dem.window(col, row, w, h)
+def read_window(srcs, meta, dem, bands, gw, gh, col, row, w, h, halo):
+    """Channels [C, h + 2 halo, w + 2 halo] for the window at (col, row) widened by `halo` cells on every side,
+    normalised, NaN (also outside the grid) as 0; the validity [h, w] of the window itself: 1, NaN where a terrain
+    channel is invalid (and beyond the grid)."""
+    gate = np.where(np.isnan(bands["slope"].padded(col, row, w, h)), np.float32(np.nan), np.float32(1))
+    x0, y0 = col - halo, row - halo
+    ww, hh = w + 2 * halo, h + 2 * halo
+    x = np.zeros((len(srcs), hh, ww), np.float32)
+    valid = np.ones((hh, ww), bool)
+    z = dem.padded(x0, y0, ww, hh)
     for c, src in enumerate(srcs):
         if src[0] == "mean":
             continue
         if src[0] == "elevation":
             v = z
         elif src[0] == "band":
-            v = bands[src[1]].window(col, row, w, h)
+            v = bands[src[1]].padded(x0, y0, ww, hh)
         else:
+            # The halo window widened by r (clipped at the grid) gives the whole-grid TPI values; NaN outside it.
             r = src[1]
-            c0, r0 = max(col - r, 0), max(row - r, 0)
-            c1, r1 = min(col + w + r, gw), min(row + h + r, gh)
-            v = tpi_window(dem.window(c0, r0, c1 - c0, r1 - r0), r, row - r0, col - c0, h, w)
+            c0, r0 = max(x0 - r, 0), max(y0 - r, 0)
+            c1, r1 = min(x0 + ww + r, gw), min(y0 + hh + r, gh)
+            ic0, ir0 = max(x0, 0), max(y0, 0)
+            ic1, ir1 = min(x0 + ww, gw), min(y0 + hh, gh)
+            v = np.full((hh, ww), np.nan, np.float32)
+            big = dem.window(c0, r0, c1 - c0, r1 - r0)
+            v[ir0 - y0 : ir1 - y0, ic0 - x0 : ic1 - x0] = tpi_window(
+                big, r, ir0 - r0, ic0 - c0, ir1 - ir0, ic1 - ic0
+            )
         nan = np.isnan(v)
         valid &= ~nan
         m, s = np.float32(meta["norm_mean"][c]), np.float32(meta["norm_std"][c])
         x[c] = np.where(nan, np.float32(0), (v - m) / s)
-    return x, np.where(valid, gate, np.float32(np.nan))
+    return x, np.where(valid[halo : halo + h, halo : halo + w], gate, np.float32(np.nan))
 
 
 def write_strip(out, acc, wsum, gate, rows):
@@ -147,7 +178,6 @@ def main():
         return
     manifest_path, bundle_dir, out_path = sys.argv[1:4]
     tile, overlap, batch, threads = (int(v) for v in sys.argv[4:8])
-    gate_deg = (float(sys.argv[8]), float(sys.argv[9]))
     torch.set_num_threads(threads)
     t0 = time.perf_counter()
     with open(manifest_path) as f:
@@ -163,11 +193,13 @@ def main():
     model.eval()
 
     gw, gh = manifest["width"], manifest["height"]
-    dem = Raw(manifest["dem"], gw)
-    bands = {name: Raw(path, gw) for name, path in manifest["bands"].items()}
+    dem = Raw(manifest["dem"], gw, gh)
+    bands = {name: Raw(path, gw, gh) for name, path in manifest["bands"].items()}
     srcs = sources(meta, manifest)
-    tw, th = min(tile, gw), min(tile, gh)
-    pw, ph = math.ceil(tw / 4) * 4, math.ceil(th / 4) * 4
+    tw = th = tile
+    hl = halo(meta)
+    iw, ih = tw + 2 * hl, th + 2 * hl
+    pw, ph = math.ceil(iw / 4) * 4, math.ceil(ih / 4) * 4
     cols, rows = origins(gw, tile, overlap), origins(gh, tile, overlap)
     weights = (ramp(th, overlap)[:, None] * ramp(tw, overlap)[None, :]).astype(np.float64)
     acc = np.zeros((th, gw))
@@ -181,25 +213,28 @@ def main():
                 done = row - strip0
                 write_strip(out, acc, wsum, gate, done)
                 for buf, empty in ((acc, 0), (wsum, 0), (gate, np.nan)):
-                    buf[: th - done] = buf[done:]
+                    buf[: th - done] = buf[done:].copy()
                     buf[th - done :] = empty
                 strip0 = row
+            nr = min(th, gh - row)
             for b in range(0, len(cols), batch):
                 chunk = cols[b : b + batch]
                 xs = np.zeros((len(chunk), len(srcs), ph, pw), np.float32)
                 gates = []
                 for k, col in enumerate(chunk):
-                    x, g = read_window(srcs, meta, dem, bands, gate_deg, gw, gh, col, row, tw, th)
-                    xs[k, :, :th, :tw] = x
+                    x, g = read_window(srcs, meta, dem, bands, gw, gh, col, row, tw, th, hl)
+                    xs[k, :, :ih, :iw] = x
                     gates.append(g)
                 p = torch.sigmoid(model(torch.from_numpy(xs))).numpy()
                 for k, col in enumerate(chunk):
-                    acc[:, col : col + tw] += weights * p[k, 0, :th, :tw]
-                    wsum[:, col : col + tw] += weights
-                    gate[:, col : col + tw] = gates[k]
+                    # The last windows may reach past the grid: their cells beyond it are dropped.
+                    nc = min(tw, gw - col)
+                    acc[:nr, col : col + nc] += weights[:nr, :nc] * p[k, 0, hl : hl + nr, hl : hl + nc]
+                    wsum[:nr, col : col + nc] += weights[:nr, :nc]
+                    gate[:nr, col : col + nc] = gates[k][:nr, :nc]
                 windows += len(chunk)
             if ri == len(rows) - 1:
-                write_strip(out, acc, wsum, gate, th)
+                write_strip(out, acc, wsum, gate, min(th, gh - strip0))
     seconds = time.perf_counter() - t0
     print(f"threads {torch.get_num_threads()} windows {windows} seconds {seconds:.3f}")
 

@@ -30,7 +30,7 @@ fn main() {
         let summary = pipeline::run(&plan, &plan.pipelines["onboard"], std::slice::from_ref(&site.id), &store, &ctx);
         assert_eq!(summary.failures().count(), 0, "onboarding the Swiss site failed: {summary:?}");
     }
-    let samples = dataset::build(site, &store, &Default::default()).unwrap();
+    let samples = dataset::build(site, &store, &Default::default(), &|_| true).unwrap();
     let (mean, std) = samples.channel_stats();
     let (x, y, mask) = samples.tensors(&mean, &std, Device::Cpu).unwrap();
     Tensor::write_safetensors(&[("x", &x), ("y", &y), ("mask", &mask)], dir.join("train_data.safetensors")).unwrap();

@@ -1,13 +1,16 @@
 #!/usr/bin/env python3
-"""The practitioner's reference for the transfer experiment: gradient-boosted trees on per-pixel terrain + weather.
+"""The practitioner's reference for the transfer experiment: gradient-boosted trees on the per-pixel terrain channels.
 
-Reads the tables `avarisk experiment` exports into DIR (source.csv, pool.csv, test.csv: one row per labelled pixel,
-the model's input channels, `label`, and `event` for the target tables; subsets.json: the N-event subsets drawn for
-each seed, the same the networks train on) and fits scikit-learn's HistGradientBoostingClassifier:
+Reads the tables `avarisk experiment` exports into DIR (one row per pixel: the input channels and `label`):
+  source.csv              the source site's training pixels (every positive, a thinned share of the negatives),
+  subsets/<N>/<seed>.csv  the target's training pixels with only the N events drawn for that seed as positives
+                          (the same events the networks train on),
+  test.csv                the map's scored cells (held-back events and their controls), in the order of the report,
+and fits scikit-learn's HistGradientBoostingClassifier:
   - zero-shot: trained on the source site only,
   - target-only: trained on the target's N events only,
   - pooled: trained on the source and the target's N events together,
-then writes their probabilities on the test pixels (the order of test.csv) to DIR/predictions.json.
+then writes their probabilities on the test cells to DIR/predictions.json.
 
 usage: scripts/gbt_reference.py DIR
 """
@@ -24,12 +27,9 @@ def load(path):
         header = f.readline().strip().split(",")
     data = np.genfromtxt(path, delimiter=",", skip_header=1, dtype=np.float64)
     data = data.reshape(-1, len(header))
-    cols = {name: i for i, name in enumerate(header)}
-    features = [i for name, i in cols.items() if name not in ("label", "event")]
-    x = data[:, features]
-    y = data[:, cols["label"]].astype(int)
-    event = data[:, cols["event"]].astype(int) if "event" in cols else None
-    return x, y, event
+    label = header.index("label")
+    features = [i for i, name in enumerate(header) if name != "label"]
+    return data[:, features], data[:, label].astype(int)
 
 
 def fit_predict(x, y, test_x, seed):
@@ -40,16 +40,15 @@ def fit_predict(x, y, test_x, seed):
 
 def main():
     d = Path(sys.argv[1])
-    sx, sy, _ = load(d / "source.csv")
-    px, py, pevent = load(d / "pool.csv")
-    tx, _, _ = load(d / "test.csv")
-    subsets = json.loads((d / "subsets.json").read_text())
+    sx, sy = load(d / "source.csv")
+    tx, _ = load(d / "test.csv")
     out = {"zero-shot": fit_predict(sx, sy, tx, 0), "target-only": {}, "pooled": {}}
-    for n, by_seed in subsets.items():
+    for n_dir in sorted((d / "subsets").iterdir(), key=lambda p: int(p.name)):
+        n = n_dir.name
         out["target-only"][n], out["pooled"][n] = {}, {}
-        for seed, events in by_seed.items():
-            keep = np.isin(pevent, np.array(events, dtype=int))
-            x, y = px[keep], py[keep]
+        for table in sorted(n_dir.glob("*.csv")):
+            seed = table.stem
+            x, y = load(table)
             if len(np.unique(y)) < 2:
                 continue
             out["target-only"][n][seed] = fit_predict(x, y, tx, int(seed))

@@ -4,7 +4,7 @@
 Input: Open-Meteo historical-weather CSV exports (one point per Swiss canton capital, 2018-2023), as gathered in the
 project's shared data folder (openmeteo_swiss_cantons/, CC BY 4.0, Open-Meteo). Output: the exact JSON shape the
 Open-Meteo archive API answers with (latitude, longitude, generationtime_ms, utc_offset_seconds, timezone,
-timezone_abbreviation, elevation, daily_units, daily), holding the real values of the export for one winter.
+timezone_abbreviation, elevation, daily_units, daily), holding the real values of the export for the days of WINTER.
 avarisk reads these files when run offline (`--offline`) and a request is not in its HTTP cache.
 
 usage: scripts/record_openmeteo.py SHARED_DATA_DIR
@@ -14,7 +14,9 @@ import json
 import sys
 from pathlib import Path
 
-WINTER = ("2020-10-01", "2021-05-31")
+# Every day from the exports' first (2018-01-01) to the end of the held-back winters (2021-05-31): offline runs over
+# the winters the project evaluates on (2018/19 to 2020/21) and each site's December-April climatology.
+WINTER = ("2018-01-01", "2021-05-31")
 SITES = {
     "swiss-alps": ["valais", "bern", "uri", "glarus", "graubuenden", "ticino"],
     # No Open-Meteo export lies in Tyrol: the nearest real point (Chur, GR) stands in, ~40 km west of the site.

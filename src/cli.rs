@@ -114,8 +114,18 @@ pub enum Command {
     /// Training datasets as files.
     #[command(subcommand)]
     Dataset(DatasetCommand),
-    /// Score a bundle on a site's events of the held-back winters, with slope-only and PRA baselines.
+    /// Score a bundle's map on a site's events of the held-back winters: the event cells against controls drawn
+    /// uniformly within a radius, with elevation, slope, TPI and PRA scored on the same cells.
     Eval {
+        /// Controls per event.
+        #[arg(long, default_value_t = crate::evaluate::DEFAULT_CONTROLS)]
+        controls: usize,
+        /// Radius of the disc the controls are drawn from, km.
+        #[arg(long, default_value_t = crate::evaluate::DEFAULT_RADIUS_M / 1000.0)]
+        radius_km: f64,
+        /// Seed of the control draw.
+        #[arg(long, default_value_t = 7)]
+        seed: u64,
         #[arg(long)]
         bundle: PathBuf,
         #[arg(long)]
@@ -133,7 +143,7 @@ pub enum Command {
         /// Only events up to this day (inclusive).
         #[arg(long)]
         to: Option<chrono::NaiveDate>,
-        /// Also write a report here: report.md, eval.json, reliability.png (and learning_curve.png).
+        /// Also write a report here: report.md, eval.json, roc.png, reliability.png (and learning_curve.png).
         #[arg(long)]
         report: Option<PathBuf>,
     },
@@ -159,16 +169,23 @@ pub enum Command {
         #[arg(long, default_value_t = 0)]
         mc_passes: usize,
     },
-    /// Danger-level thresholds for a site from its validation winters (prints the `[danger]` table for site.toml).
-    Calibrate {
+    /// Verify the daily product over held-back winters: the same-cell test (does the map change with the day?),
+    /// alerts against recorded accident days, reliability; prints the risk-class table for site.toml. Ingests the
+    /// site's weather for those winters first.
+    Verify {
         #[arg(long)]
         site: String,
-        /// Bundle to calibrate (default: the site's own, `<root>/bundles/<site>`).
+        /// First and last winter (the year of their October).
+        #[arg(long, default_value_t = 2018)]
+        from_winter: i32,
+        #[arg(long, default_value_t = 2020)]
+        to_winter: i32,
+        /// Read weather from the cache and recorded answers only.
         #[arg(long)]
-        bundle: Option<PathBuf>,
-        /// First validation winter (default: the onboard pipeline's `held_back_from`).
+        offline: bool,
+        /// Also write a report here: verify.md, verify.json, reliability.png, season.png.
         #[arg(long)]
-        from_winter: Option<i32>,
+        report: Option<PathBuf>,
     },
     /// The transfer experiment: source model as is, target-only training, fine-tuning (frozen and full) and the
     /// slope/PRA baselines for N labelled target events over several seeds; writes `report.md` and `results.json`.
@@ -181,7 +198,7 @@ pub enum Command {
         #[arg(long, value_delimiter = ',', default_value = "5,10,25,50")]
         events: Vec<usize>,
         /// Number of seeds per N.
-        #[arg(long, default_value_t = 5)]
+        #[arg(long, default_value_t = 3)]
         seeds: u64,
         /// Epochs when fine-tuning or training on the target (early stopping applies).
         #[arg(long, default_value_t = 15)]
@@ -580,7 +597,7 @@ fn dispatch(cli: &Cli) -> anyhow::Result<ExitCode> {
             let plan = config::load(&cli.project)?;
             let mode = match mode.as_str() {
                 "freeze" => train::fit::Mode::FreezeEncoder,
-                "full" => train::fit::Mode::Full { encoder_lr_factor: 0.1 },
+                "full" => train::fit::Mode::Full { encoder_lr_factor: train::fit::ENCODER_LR_FACTOR },
                 other => bail!("unknown --mode `{other}`: use freeze or full"),
             };
             let spec = train::run::Spec { sites: vec![site.clone()], ..opts.spec(&plan)? };
@@ -622,11 +639,12 @@ fn dispatch(cli: &Cli) -> anyhow::Result<ExitCode> {
             println!("{} training and {} validation patches: {}", e.train, e.val, out.display());
             Ok(ExitCode::SUCCESS)
         }
-        Command::Eval { bundle, site, from_winter, events, from, to, report } => {
+        Command::Eval { bundle, site, from_winter, events, from, to, report, controls, radius_km, seed } => {
             let mut plan = config::load(&cli.project)?;
             let window = (*from_winter, *from, *to);
+            let design = crate::evaluate::MapDesign { controls: *controls, radius_m: radius_km * 1000.0, seed: *seed };
             let e = match events {
-                None => train::run::evaluate(&plan, &store, site, bundle, window, &Default::default())?,
+                None => train::run::evaluate(&plan, &store, site, bundle, window, &design)?,
                 Some(file) => {
                     // The file's records go through the site's observation reader into a scratch store that shares
                     // the site's terrain; nothing of the site's own store changes.
@@ -653,13 +671,30 @@ fn dispatch(cli: &Cli) -> anyhow::Result<ExitCode> {
                     let summary =
                         crate::ingest::observations::ingest(plan.site(site).expect("found above"), &scratch_store)?;
                     println!("{}", summary.to_string().trim_end());
-                    train::run::evaluate(&plan, &scratch_store, site, bundle, window, &Default::default())?
+                    train::run::evaluate(&plan, &scratch_store, site, bundle, window, &design)?
                 }
             };
-            println!("site {} from winter {}: {} events", e.site, e.from_winter, e.events);
-            println!("  model      {}  ROC-AUC 95% CI {:?}", e.model, e.model_roc_auc_ci95);
-            println!("  slope-only {}", e.slope_only);
-            println!("  PRA        {}", e.pra);
+            println!(
+                "site {} from winter {}: {} events, {} controls each within {:.0} km (map level)",
+                e.site,
+                e.from_winter,
+                e.events,
+                e.design.controls,
+                e.design.radius_m / 1000.0
+            );
+            for row in &e.rows {
+                let ci = row.roc_auc_ci95.map(|(lo, hi)| format!("[{lo:.3}, {hi:.3}]")).unwrap_or_default();
+                let capture: Vec<String> = row.capture.iter().map(|c| format!("{:.0}%", 100.0 * c)).collect();
+                println!(
+                    "  {:<10} ROC-AUC {} {ci}  events in the top 10/20/30% of release terrain: {}",
+                    row.name,
+                    row.scores.roc_auc.map(|v| format!("{v:.3}")).unwrap_or_else(|| "n/a".into()),
+                    capture.join("/")
+                );
+            }
+            if let Some(p) = e.patch_level_roc_auc {
+                println!("  (training diagnostic: patch-level ROC-AUC {p:.3} on training-style windows)");
+            }
             if let Some(dir) = report {
                 println!("report: {}", train::report::write(&e, bundle, dir)?.display());
             }
@@ -685,28 +720,23 @@ fn dispatch(cli: &Cli) -> anyhow::Result<ExitCode> {
             println!("{p}");
             Ok(ExitCode::SUCCESS)
         }
-        Command::Calibrate { site, bundle, from_winter } => {
+        Command::Verify { site, from_winter, to_winter, offline, report } => {
+            let from = chrono::NaiveDate::from_ymd_opt(*from_winter, 11, 15).context("first winter out of range")?;
+            let to = chrono::NaiveDate::from_ymd_opt(*to_winter + 1, 4, 30).context("last winter out of range")?;
+            let ctx = RunContext { date: to, from: Some(from), offline: *offline };
+            one_stage(&cli.project, "daily", site, Stage::Weather(Default::default()), &store, &ctx)?;
             let plan = config::load(&cli.project)?;
             let s = plan.site(site).with_context(|| format!("no site `{site}` is configured"))?;
-            let stage = plan
-                .pipelines
-                .get("onboard")
-                .and_then(|p| {
-                    p.stages.iter().find_map(|st| if let config::Stage::Model(t) = st { Some(t.clone()) } else { None })
-                })
-                .context("pipelines/onboard.toml has no `model` stage to take the sampling from")?;
-            let bundle = bundle.clone().unwrap_or_else(|| store.bundle(site));
-            let from = from_winter.unwrap_or(stage.held_back_from);
-            let c = train::onboard::calibrate(s, &store, &bundle, from, &stage)?;
-            for (k, th) in c.thresholds.iter().enumerate() {
+            let season =
+                crate::evaluate::season::season(s, &store, *from_winter, *to_winter).map_err(anyhow::Error::msg)?;
+            let v = crate::evaluate::season::verify(&season);
+            print!("{}", crate::evaluate::season::markdown(&v, &s.id, (*from_winter, *to_winter)));
+            if let Some(dir) = report {
                 println!(
-                    "level {} from p >= {th:.4}: {:.0}% of validation start zones, {:.1}% of matched non-release cells",
-                    k + 2,
-                    100.0 * train::onboard::LEVEL_RECALL[k],
-                    100.0 * c.negative_share[k]
+                    "report: {}",
+                    train::report::write_season(&v, &s.id, (*from_winter, *to_winter), dir)?.display()
                 );
             }
-            println!("\n# paste into {}:\n{}", s.file.display(), c.toml());
             Ok(ExitCode::SUCCESS)
         }
         Command::Experiment { source, target, events, seeds, finetune_epochs, out, opts } => {
@@ -718,6 +748,7 @@ fn dispatch(cli: &Cli) -> anyhow::Result<ExitCode> {
                 seeds: (0..*seeds).map(|i| opts.seed.unwrap_or(7) + i).collect(),
                 spec: train::run::Spec { sites: vec![source.clone()], ..opts.spec(&plan)? },
                 finetune_epochs: *finetune_epochs,
+                map: Default::default(),
             };
             fs_err::create_dir_all(out)?;
             let report = train::experiment::transfer(&plan, &store, &design, out)?;
@@ -918,6 +949,18 @@ fn run(project: &Path, name: &str, store: &Store, mut opts: pipeline::RunOptions
     );
     if summary.stopped {
         eprintln!("stopped by a signal at a unit boundary: run the same command again to finish");
+    }
+    if opts.dates.len() > 1 {
+        // A range: the season at a glance, per site, from what was published.
+        for site in plan.sites.iter().filter(|s| opts.sites.is_empty() || opts.sites.contains(&s.id)) {
+            let accidents: Vec<NaiveDate> = crate::ingest::observations::load_events(&store.events(&site.id))
+                .map(|e| e.into_iter().map(|e| e.date).collect())
+                .unwrap_or_default();
+            let days = crate::publish::series::read(store, &site.id, &opts.dates, &accidents)?;
+            if let Some((csv, png)) = crate::publish::series::write(store, &site.id, &days)? {
+                println!("season of {}: {} and {}", site.id, csv.display(), png.display());
+            }
+        }
     }
     Ok(ExitCode::from(summary.exit_code()))
 }

@@ -17,8 +17,10 @@
 pub mod cli;
 pub mod config;
 pub mod dataset;
+pub mod evaluate;
 pub mod features;
 pub mod geo;
+pub mod hazard;
 pub mod ingest;
 pub mod model;
 pub mod pipeline;

@@ -62,6 +62,10 @@ impl Store {
     pub fn bundle(&self, site: &str) -> PathBuf {
         self.root.join("bundles").join(site)
     }
+    /// The site's susceptibility map: its bundle over the whole grid (kept until the bundle changes).
+    pub fn susceptibility(&self, site: &str) -> PathBuf {
+        self.site_dir(site).join("predictions").join("susceptibility.tif")
+    }
     pub fn prediction(&self, site: &str, date: chrono::NaiveDate) -> PathBuf {
         self.site_dir(site).join("predictions").join(format!("{date}.tif"))
     }

@@ -2,7 +2,7 @@
 // legend and links to the COGs and the STAC item. Everything comes from this server; no third-party tiles.
 (function () {
   "use strict";
-  const LEVELS = ["", "Low", "Moderate", "Considerable", "High", "Very high"];
+  const LEVELS = ["", "Very low", "Low", "Moderate", "High", "Very high"];
   const COLOURS = ["#999", "#ccff66", "#ffff00", "#ff9900", "#ff0000", "#000000"];
   const map = L.map("map", { zoomControl: true, attributionControl: true });
   map.attributionControl.setPrefix('<a href="https://leafletjs.com">Leaflet</a>');
@@ -83,7 +83,7 @@
     state.tiles = L.tileLayer("/tiles/" + id + "/" + day + "/{z}/{x}/{y}.png", {
       opacity: 0.75,
       maxZoom: 18,
-      attribution: "avarisk danger classes",
+      attribution: "avarisk risk classes",
     }).addTo(map);
     const [item, zones] = await Promise.all([
       getJson("/api/sites/" + id + "/" + day),
@@ -95,7 +95,7 @@
         onEachFeature: (f, layer) => {
           const p = f.properties || {};
           layer.bindPopup(
-            '<div class="zone-popup"><b>Level ' + esc(p.level) + " – " + esc(LEVELS[p.level] || "?") + "</b>" +
+            '<div class="zone-popup"><b>avarisk risk class ' + esc(p.level) + " – " + esc(LEVELS[p.level] || "?") + "</b>" +
               "Area: " + fmt(p.area_km2, 2) + " km²<br>" +
               "Max probability: " + fmt(p.max_probability, 2) + "<br>" +
               "Mean probability: " + fmt(p.mean_probability, 2) + "</div>"

@@ -520,8 +520,7 @@ struct RawTrain<'a> {
     patience: &'a Option<usize>,
     seed: &'a Option<u64>,
     patch: &'a Option<usize>,
-    negatives: &'a Option<usize>,
-    temporal_negatives: &'a Option<usize>,
+    context: &'a Option<usize>,
 }
 
 fn compile_train(sites: &[String], raw: &RawTrain, key: &dyn Fn(&str) -> String, e: &mut Errors) -> TrainStage {
@@ -531,8 +530,7 @@ fn compile_train(sites: &[String], raw: &RawTrain, key: &dyn Fn(&str) -> String,
         held_back_from: raw.held_back_from.unwrap_or(2018),
         sampling: SamplingParams {
             patch: raw.patch.unwrap_or(ds.patch),
-            negatives: raw.negatives.unwrap_or(ds.negatives),
-            temporal_negatives: raw.temporal_negatives.unwrap_or(ds.temporal_negatives),
+            context: raw.context.unwrap_or(ds.context),
             seed: raw.seed.unwrap_or(ds.seed),
             ..ds
         },
@@ -547,6 +545,15 @@ fn compile_train(sites: &[String], raw: &RawTrain, key: &dyn Fn(&str) -> String,
     };
     if t.sampling.patch < 8 || t.sampling.patch % 4 != 0 {
         e.push(key("patch"), format!("must be a multiple of 4, at least 8, got {}", t.sampling.patch));
+    }
+    if 2 * t.sampling.context + 4 > t.sampling.patch {
+        e.push(
+            key("context"),
+            format!(
+                "must leave a labelled centre of at least 4 cells: 2 x {} + 4 > patch {}",
+                t.sampling.context, t.sampling.patch
+            ),
+        );
     }
     if t.train.epochs == 0 || t.train.batch == 0 {
         e.push(key("epochs"), "epochs and batch must be at least 1");
@@ -839,21 +846,9 @@ fn compile_pipeline(
                 patience,
                 seed,
                 patch,
-                negatives,
-                temporal_negatives,
+                context,
             } => {
-                let raw = RawTrain {
-                    held_back_from,
-                    epochs,
-                    batch,
-                    lr,
-                    weight_decay,
-                    patience,
-                    seed,
-                    patch,
-                    negatives,
-                    temporal_negatives,
-                };
+                let raw = RawTrain { held_back_from, epochs, batch, lr, weight_decay, patience, seed, patch, context };
                 let t = compile_train(sites, &raw, &key, e);
                 if t.sites.is_empty() {
                     e.push(key("sites"), "name at least one source site");
@@ -863,30 +858,8 @@ fn compile_pipeline(
                 }
                 Stage::Train(t)
             }
-            RawStage::Model {
-                held_back_from,
-                epochs,
-                batch,
-                lr,
-                weight_decay,
-                patience,
-                seed,
-                patch,
-                negatives,
-                temporal_negatives,
-            } => {
-                let raw = RawTrain {
-                    held_back_from,
-                    epochs,
-                    batch,
-                    lr,
-                    weight_decay,
-                    patience,
-                    seed,
-                    patch,
-                    negatives,
-                    temporal_negatives,
-                };
+            RawStage::Model { held_back_from, epochs, batch, lr, weight_decay, patience, seed, patch, context } => {
+                let raw = RawTrain { held_back_from, epochs, batch, lr, weight_decay, patience, seed, patch, context };
                 Stage::Model(compile_train(&[], &raw, &key, e))
             }
             RawStage::Predict { tile, overlap, batch, mc_passes } => {

@@ -299,17 +299,12 @@ pub enum RawStage {
         /// Seed of sampling, initial weights and shuffling. Default 7.
         #[serde(default)]
         seed: Option<u64>,
-        /// Patch side in cells (a multiple of 4). Default 32.
+        /// Input window side in cells (a multiple of 4). Default 160.
         #[serde(default)]
         patch: Option<usize>,
-        /// Negatives labelled per patch. Default 8.
+        /// Unlabelled context cells on each side of the window (prediction reads the same margin). Default 32.
         #[serde(default)]
-        negatives: Option<usize>,
-        /// Temporal negatives per event: the event's patch on other days of its winter without a recorded event
-        /// nearby, with that day's regional weather (`weather/cantons/` of the site; sites without it have none).
-        /// 0 turns the temporal design off. Default 0 (see the README for what 4 measured).
-        #[serde(default)]
-        temporal_negatives: Option<usize>,
+        context: Option<usize>,
     },
     /// Fetch or read the site's weather into its store.
     Weather {
@@ -362,9 +357,7 @@ pub enum RawStage {
         #[serde(default)]
         patch: Option<usize>,
         #[serde(default)]
-        negatives: Option<usize>,
-        #[serde(default)]
-        temporal_negatives: Option<usize>,
+        context: Option<usize>,
     },
     /// Run the site's bundle over its grid with the day's weather (tiled, blended).
     Predict {

@@ -6,19 +6,18 @@ use gdal::Metadata;
 
 use super::DatasetError;
 use crate::geo::{raster, Grid};
-use crate::ingest::weather::schema::Variable;
 use crate::store::Store;
 
 /// Terrain channels read from the feature stack, by band name.
 pub const STACK_BANDS: [&str; 8] =
     ["slope", "aspect_sin", "aspect_cos", "plan_curvature", "profile_curvature", "vrm", "wind_shelter", "pra"];
-/// Weather channels, from the weather recorded with each event (canonical columns).
-pub const WEATHER: [Variable; 3] = [Variable::TMean, Variable::SnowDepth, Variable::WindSpeed];
 /// Topographic position radii (m).
 pub const TPI_RADII_M: [f64; 2] = [1000.0, 4000.0];
 
-/// Input channels, in order: elevation, the stack's terrain bands, TPI at 1 and 4 km, then weather.
-pub const CHANNELS: [&str; 14] = [
+/// Input channels, in order: elevation, the stack's terrain bands, TPI at 1 and 4 km. Terrain only: the network
+/// maps *where* releases start; *when* is the day-level hazard's job (the weather of a day is one value per window,
+/// which a case-control design on places cannot learn from).
+pub const CHANNELS: [&str; 11] = [
     "elevation",
     "slope",
     "aspect_sin",
@@ -30,13 +29,7 @@ pub const CHANNELS: [&str; 14] = [
     "pra",
     "tpi_1km",
     "tpi_4km",
-    "t_mean_c",
-    "snow_depth_cm",
-    "wind_speed_ms",
 ];
-
-/// Number of terrain (per-pixel) channels at the front of [`CHANNELS`]; the rest are weather (per-day) channels.
-pub const TERRAIN_CHANNELS: usize = 11;
 
 /// The terrain channels of a whole site, row-major, NaN where invalid.
 pub struct SiteRasters {

@@ -7,18 +7,17 @@
 //!
 //! The regional weather is read from `sites/<id>/weather/cantons/*.csv` (Open-Meteo historical-weather CSV exports,
 //! ERA5-based, one point per canton capital) by [`load_regional_rows`]; [`RegionalWeather`] is the same table indexed
-//! by point and day, which the patch sampling's temporal design reads (see [`super::sample`]).
+//! by point and day.
 use std::collections::BTreeMap;
 use std::path::Path;
 
 use chrono::{Datelike, NaiveDate};
 
-use super::channels::WEATHER;
 use super::sample::winter_of;
 use super::DatasetError;
 use crate::features::weather::{daily_features, Channel, WeatherFeatureParams};
 use crate::ingest::observations::Event;
-use crate::ingest::weather::schema::{DailyWeather, Values, Variable};
+use crate::ingest::weather::schema::{DailyWeather, Values};
 
 /// Folder of a site's regional daily weather exports, relative to the site folder.
 pub const REGIONAL_DIR: &str = "weather/cantons";
@@ -96,23 +95,6 @@ impl RegionalWeather {
         };
         (0..self.points.len()).min_by(|a, b| d(&self.points[*a]).total_cmp(&d(&self.points[*b])))
     }
-
-    /// The patch network's weather channels ([`WEATHER`] order) from point `p` on `day`, carried to `elevation_m`:
-    /// air temperature with the lapse rate; variables the exports lack (snow depth, wind speed) are NaN (the training
-    /// mean once normalised). `None` when the day has no air temperature at that point.
-    pub fn channels(&self, p: usize, day: NaiveDate, elevation_m: f64) -> Option<[f32; WEATHER.len()]> {
-        let point = self.points.get(p)?;
-        let v = point.days.get(&day)?;
-        let t = v.t_mean_c?;
-        let mut out = [f32::NAN; WEATHER.len()];
-        for (k, var) in WEATHER.iter().enumerate() {
-            out[k] = match var {
-                Variable::TMean => (t + self.lapse_rate_c_per_km * (elevation_m - point.elevation_m) / 1000.0) as f32,
-                other => v.get(*other).map_or(f32::NAN, |x| x as f32),
-            };
-        }
-        Some(out)
-    }
 }
 
 /// The weather features of a region-day, in this order.
@@ -187,32 +169,23 @@ pub fn build_days(
     out
 }
 
-/// Fixed patch locations per region for scoring a patch network day by day: up to `per_region` distinct start-zone
-/// cells of the region's events from winters before `before_winter` (drawn with `seed`), in the order of
-/// `weather.points`. `region` is each event's nearest point.
-pub fn region_anchors(
-    rasters: &super::SiteRasters,
-    events: &[Event],
-    region: &[Option<usize>],
-    regions: usize,
-    before_winter: i32,
-    per_region: usize,
-    seed: u64,
-) -> Vec<Vec<(usize, usize)>> {
-    use rand::seq::SliceRandom;
-    let mut out = vec![Vec::new(); regions];
-    for (e, r) in events.iter().zip(region) {
-        if let Some(r) = r {
-            if winter_of(e.date) < before_winter && rasters.valid(e.col, e.row) && !out[*r].contains(&(e.col, e.row)) {
-                out[*r].push((e.col, e.row));
-            }
-        }
-    }
-    let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(seed);
-    for cells in &mut out {
-        cells.sort_unstable();
-        cells.shuffle(&mut rng);
-        cells.truncate(per_region);
-    }
-    out
+/// The region-days of `site` over the span of its regional exports ([`REGIONAL_DIR`]): its recorded events (from
+/// the store) against every other December-April day of each region, with the regional weather; `None` when the
+/// site has no exports.
+pub fn site_days(
+    site: &crate::config::Site,
+    store: &crate::store::Store,
+) -> Result<Option<(Days, Vec<DailyWeather>)>, DatasetError> {
+    let Some(weather) = load_regional_rows(&site.dir.join(REGIONAL_DIR))? else { return Ok(None) };
+    let (Some(from), Some(to)) = (weather.iter().map(|w| w.date).min(), weather.iter().map(|w| w.date).max()) else {
+        return Ok(None);
+    };
+    let events: Vec<Event> = crate::ingest::observations::load_events(&store.events(&site.id))?
+        .into_iter()
+        .filter(|e| e.date >= from && e.date <= to)
+        .collect();
+    let (mut xs, mut ys): (Vec<f64>, Vec<f64>) = events.iter().map(|e| (e.x, e.y)).unzip();
+    site.grid.crs.transform_points(&crate::geo::Crs::wgs84(), &mut xs, &mut ys)?;
+    let lonlat: Vec<(f64, f64)> = xs.into_iter().zip(ys).collect();
+    Ok(Some((build_days(&events, &lonlat, &weather, from, to), weather)))
 }

@@ -1,5 +1,4 @@
-//! Building matched case-control patches for a site, and the temporal negatives beside them (see the module doc of
-//! [`super`]).
+//! Building training windows for a site (see the module doc of [`super`] for the design and why).
 use std::collections::HashMap;
 
 use chrono::{Datelike, NaiveDate};
@@ -7,84 +6,70 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use tch::{Device, Kind, Tensor};
 
-use super::channels::{SiteRasters, CHANNELS, TERRAIN_CHANNELS, WEATHER};
-use super::days::{self, RegionalWeather};
+use super::channels::{SiteRasters, CHANNELS};
 use super::DatasetError;
 use crate::config::Site;
 use crate::ingest::observations::{self, Event};
-use crate::ingest::weather::schema::Values;
 use crate::store::Store;
 
-/// How patches are drawn.
+/// How training windows are cut.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SamplingParams {
-    /// Patch side in cells (a multiple of 4).
+    /// Side of the network's input window in cells (a multiple of 4).
     pub patch: usize,
-    /// Negatives labelled per patch.
-    pub negatives: usize,
-    /// Negatives keep at least this distance from any start zone of the day.
-    pub min_negative_distance_m: f64,
-    /// The negatives-only patch is centred within this distance of the event.
-    pub context_radius_m: f64,
+    /// Unlabelled cells on every side of the window: the context the labelled centre is predicted with. The labelled
+    /// centres (`patch - 2 * context` cells wide) tile the area; `predict` reads the same margin around its tiles.
+    pub context: usize,
+    /// The area labelled: cells within this distance of a positive event (m), the radius [`crate::evaluate`] draws
+    /// the map's controls from.
+    pub control_radius_m: f64,
     /// Positives: cells within this radius of a start zone (default 1.5 cells).
     pub label_radius_m: Option<f64>,
+    /// Seed of the tiling's offset.
     pub seed: u64,
     /// Channels left out (set to the training mean, 0 after normalisation): feature ablation.
     pub drop: Vec<String>,
-    /// Temporal negatives per event (0: none): the event's patch on other days of its winter (December to April)
-    /// without a recorded event within `context_radius_m`, with that day's regional weather, labelled negative.
-    /// Only events whose day the site's regional weather (`weather/cantons/`) covers take part.
-    pub temporal_negatives: usize,
 }
+
+/// Window side and context margin unless configured.
+pub const DEFAULT_PATCH: usize = 160;
+pub const DEFAULT_CONTEXT: usize = 32;
+/// Radius within which the map's controls are drawn, in training and in evaluation (m).
+pub const DEFAULT_CONTROL_RADIUS_M: f64 = 15_000.0;
 
 impl Default for SamplingParams {
     fn default() -> Self {
         SamplingParams {
-            patch: 32,
-            negatives: 8,
-            min_negative_distance_m: 450.0,
-            context_radius_m: 10_000.0,
+            patch: DEFAULT_PATCH,
+            context: DEFAULT_CONTEXT,
+            control_radius_m: DEFAULT_CONTROL_RADIUS_M,
             label_radius_m: None,
             seed: 7,
             drop: Vec::new(),
-            temporal_negatives: DEFAULT_TEMPORAL_NEGATIVES,
         }
     }
 }
 
-/// Temporal negatives per event unless configured (see [`SamplingParams::temporal_negatives`]): off, as measured
-/// (README, *Transfer learning*): with 4 per event the source network scored worse zero-shot on western Tyrol
-/// (ROC-AUC 0.868 against 0.921) and worse at telling accident days (0.62 against 0.73).
-pub const DEFAULT_TEMPORAL_NEGATIVES: usize = 0;
-
-/// The role of a patch in the sampling design.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PatchKind {
-    /// The event's start zone and same-day negatives around it.
-    Event,
-    /// Same-day negatives within the context radius.
-    Context,
-    /// The event's patch on another day of its winter, every labelled pixel negative.
-    Temporal,
+impl SamplingParams {
+    /// Side of the labelled centre of a window.
+    pub fn labelled(&self) -> usize {
+        self.patch.saturating_sub(2 * self.context)
+    }
 }
 
-/// Patches with their labels. Arrays are row-major: `x` is N x C x P x P, `y` and `mask` N x P x P.
+/// Windows with their labels. Arrays are row-major: `x` is N x C x P x P, `y` and `mask` N x P x P.
 #[derive(Debug, Clone, Default)]
 pub struct Samples {
     pub patch: usize,
     pub x: Vec<f32>,
     pub y: Vec<f32>,
     pub mask: Vec<f32>,
-    /// Index into `events` of the event each patch belongs to (the unit of bootstrap resampling).
+    /// Index into `events` of the positive event nearest each window's centre (the unit of bootstrap resampling).
     pub event: Vec<usize>,
-    /// Winter of each patch (the year its October falls in): the event's, also for its temporal negatives.
+    /// Winter of that event (the year its October falls in).
     pub winter: Vec<i32>,
-    /// The day whose weather each patch carries (the event's day, or a temporal negative's).
-    pub day: Vec<NaiveDate>,
-    pub kind: Vec<PatchKind>,
-    /// Whether the patch's weather channels come from the regional exports (temporal design) rather than the
-    /// weather recorded with the event.
-    pub regional: Vec<bool>,
+    /// Top-left grid cell (col, row) of each window.
+    pub origin: Vec<(usize, usize)>,
     pub events: Vec<Event>,
 }
 
@@ -108,7 +93,7 @@ impl Samples {
         self.patch * self.patch
     }
 
-    /// The patches at `idx`, in that order.
+    /// The windows at `idx`, in that order.
     pub fn subset(&self, idx: &[usize]) -> Samples {
         let (pp, c) = (self.plane(), CHANNELS.len());
         let mut out = Samples { patch: self.patch, events: self.events.clone(), ..Default::default() };
@@ -118,14 +103,12 @@ impl Samples {
             out.mask.extend_from_slice(&self.mask[i * pp..(i + 1) * pp]);
             out.event.push(self.event[i]);
             out.winter.push(self.winter[i]);
-            out.day.push(self.day[i]);
-            out.kind.push(self.kind[i]);
-            out.regional.push(self.regional[i]);
+            out.origin.push(self.origin[i]);
         }
         out
     }
 
-    /// Appends `other`'s patches, re-indexing its events after ours (so groups stay distinct).
+    /// Appends `other`'s windows, re-indexing its events after ours (so groups stay distinct).
     pub fn append(&mut self, other: Samples) {
         let offset = self.events.len();
         self.x.extend(other.x);
@@ -133,9 +116,7 @@ impl Samples {
         self.mask.extend(other.mask);
         self.event.extend(other.event.into_iter().map(|e| e + offset));
         self.winter.extend(other.winter);
-        self.day.extend(other.day);
-        self.kind.extend(other.kind);
-        self.regional.extend(other.regional);
+        self.origin.extend(other.origin);
         self.events.extend(other.events);
     }
 
@@ -149,7 +130,7 @@ impl Samples {
         }
     }
 
-    /// Indices of patches whose winter satisfies `keep`.
+    /// Indices of windows whose winter satisfies `keep`.
     pub fn by_winter(&self, keep: impl Fn(i32) -> bool) -> Vec<usize> {
         (0..self.len()).filter(|&i| keep(self.winter[i])).collect()
     }
@@ -192,7 +173,7 @@ impl Samples {
         Ok((x, y, mask))
     }
 
-    /// Labelled pixels as (probability index, label, event) after a model produced per-pixel values `probs` (N x P x P).
+    /// Labelled pixels as (probability, label, event) after a model produced per-pixel values `probs` (N x P x P).
     pub fn labelled(&self, probs: &[f32]) -> (Vec<f32>, Vec<bool>, Vec<usize>) {
         let pp = self.plane();
         let (mut s, mut l, mut g) = (Vec::new(), Vec::new(), Vec::new());
@@ -208,39 +189,38 @@ impl Samples {
         (s, l, g)
     }
 
-    /// Every channel's value at each labelled pixel (the order of [`Samples::labelled`]), for per-pixel models such as
-    /// gradient-boosted trees: one row of [`CHANNELS`] values per pixel.
-    pub fn labelled_rows(&self) -> Vec<Vec<f32>> {
+    /// Rows for per-pixel models such as gradient-boosted trees: every labelled positive and, per window, at most
+    /// `negatives` labelled negatives spread evenly over the window (dense labels would give millions of rows).
+    /// Each row holds the [`CHANNELS`] values, with the pixel's label and event.
+    pub fn thinned_rows(&self, negatives: usize) -> Vec<(Vec<f32>, bool, usize)> {
         let (pp, c) = (self.plane(), CHANNELS.len());
         let mut out = Vec::new();
         for i in 0..self.len() {
-            for p in 0..pp {
-                if self.mask[i * pp + p] > 0.0 {
-                    out.push((0..c).map(|ch| self.x[(i * c + ch) * pp + p]).collect());
-                }
-            }
-        }
-        out
-    }
-
-    /// The values of channel `name` at labelled pixels (for baselines such as slope-only or PRA).
-    pub fn channel_at_labels(&self, name: &str) -> Vec<f32> {
-        let ch = CHANNELS.iter().position(|c| *c == name).expect("known channel");
-        let (pp, c) = (self.plane(), CHANNELS.len());
-        let mut out = Vec::new();
-        for i in 0..self.len() {
-            for p in 0..pp {
-                if self.mask[i * pp + p] > 0.0 {
-                    out.push(self.x[(i * c + ch) * pp + p]);
-                }
+            let labelled: Vec<usize> = (0..pp).filter(|&p| self.mask[i * pp + p] > 0.0).collect();
+            let neg: Vec<usize> = labelled.iter().copied().filter(|&p| self.y[i * pp + p] <= 0.5).collect();
+            let step = neg.len().div_ceil(negatives.max(1)).max(1);
+            let keep = labelled
+                .iter()
+                .copied()
+                .filter(|&p| self.y[i * pp + p] > 0.5)
+                .chain(neg.iter().copied().step_by(step).take(negatives));
+            for p in keep {
+                let row = (0..c).map(|ch| self.x[(i * c + ch) * pp + p]).collect();
+                out.push((row, self.y[i * pp + p] > 0.5, self.event[i]));
             }
         }
         out
     }
 }
 
-/// Builds the patches of every recorded event of `site` (events and event weather from the store).
-pub fn build(site: &Site, store: &Store, params: &SamplingParams) -> Result<Samples, DatasetError> {
+/// Builds the windows of `site` whose positives are the events for which `positive` holds (every other recorded
+/// event's start zone is left unlabelled), from the store's rasters and events.
+pub fn build(
+    site: &Site,
+    store: &Store,
+    params: &SamplingParams,
+    positive: &dyn Fn(&Event) -> bool,
+) -> Result<Samples, DatasetError> {
     let rasters = SiteRasters::load(store, &site.id)?;
     let events_path = store.events(&site.id);
     if !events_path.exists() {
@@ -250,219 +230,157 @@ pub fn build(site: &Site, store: &Store, params: &SamplingParams) -> Result<Samp
         });
     }
     let events = observations::load_events(&events_path)?;
-    let weather_path = store.event_weather(&site.id);
-    let weather: HashMap<String, Values> = if weather_path.exists() {
-        observations::load_event_weather(&weather_path)?
-            .into_iter()
-            .map(|w| (w.point_id.trim_start_matches("event:").to_owned(), w.values))
-            .collect()
-    } else {
-        HashMap::new()
-    };
-    let regional = if params.temporal_negatives > 0 { regional_of(site, &events)? } else { None };
-    let mut samples = sample_events(&rasters, events, &weather, regional.as_ref(), params);
+    let mut samples = sample_area(&rasters, events, positive, params);
     samples.drop_channels(&params.drop);
     Ok(samples)
 }
 
-/// The regional weather of the temporal design, and the nearest regional point of each event.
-pub struct Temporal {
-    pub weather: RegionalWeather,
-    pub region: Vec<Option<usize>>,
+/// Cells within `radius_m` of each event (the event's own cell always), with the events that reach them.
+pub fn start_zones(events: &[Event], res: f64, radius_m: f64) -> HashMap<(usize, usize), Vec<usize>> {
+    let reach = (radius_m / res).floor() as i64;
+    let mut out: HashMap<(usize, usize), Vec<usize>> = HashMap::new();
+    for (k, e) in events.iter().enumerate() {
+        for dr in -reach..=reach {
+            for dc in -reach..=reach {
+                let (c, r) = (e.col as i64 + dc, e.row as i64 + dr);
+                if c < 0 || r < 0 || ((dc * dc + dr * dr) as f64).sqrt() * res > radius_m && (dc, dr) != (0, 0) {
+                    continue;
+                }
+                out.entry((c as usize, r as usize)).or_default().push(k);
+            }
+        }
+    }
+    out
 }
 
-/// Reads `site`'s regional weather exports (`weather/cantons/` in the site folder) and assigns each event its nearest
-/// point; `None` when the site has none.
-pub fn regional_of(site: &Site, events: &[Event]) -> Result<Option<Temporal>, DatasetError> {
-    let Some(rows) = days::load_regional_rows(&site.dir.join(days::REGIONAL_DIR))? else { return Ok(None) };
-    let weather = RegionalWeather::from_rows(&rows);
-    let (mut xs, mut ys): (Vec<f64>, Vec<f64>) = events.iter().map(|e| (e.x, e.y)).unzip();
-    site.grid.crs.transform_points(&crate::geo::Crs::wgs84(), &mut xs, &mut ys)?;
-    let region = xs.into_iter().zip(ys).map(|ll| weather.nearest(ll)).collect();
-    Ok(Some(Temporal { weather, region }))
-}
-
-/// The sampling itself, on rasters and events already in memory.
-pub fn sample_events(
+/// The tiling itself, on rasters and events already in memory (see the module doc of [`super`]): the labelled
+/// centres tile the grid from a seeded random offset; a window is kept when its centre holds a valid cell within
+/// the control radius of a positive event; its labels are 1 on positive start zones, unlabelled on the others' and
+/// outside the area, 0 on every other valid cell.
+pub fn sample_area(
     rasters: &SiteRasters,
     events: Vec<Event>,
-    weather: &HashMap<String, Values>,
-    temporal: Option<&Temporal>,
+    positive: &dyn Fn(&Event) -> bool,
     params: &SamplingParams,
 ) -> Samples {
     let g = &rasters.grid;
     let (w, h, p, res) = (g.width, g.height, params.patch, g.res_x());
-    let radius = params.label_radius_m.unwrap_or(1.5 * res);
-    let mut rng = StdRng::seed_from_u64(params.seed);
-    let mut by_day: HashMap<NaiveDate, Vec<(usize, usize)>> = HashMap::new();
-    for e in &events {
-        by_day.entry(e.date).or_default().push((e.col, e.row));
-    }
+    let (m, inner) = (params.context, params.labelled());
     let mut out = Samples { patch: p, ..Default::default() };
-    if w < p || h < p {
+    let positives: Vec<usize> =
+        (0..events.len()).filter(|&k| positive(&events[k]) && rasters.valid(events[k].col, events[k].row)).collect();
+    if w < p || h < p || inner == 0 || positives.is_empty() {
         out.events = events;
         return out;
     }
-    for (k, e) in events.iter().enumerate() {
-        if !rasters.valid(e.col, e.row) {
-            continue; // start zone on nodata (e.g. an SRTM void): nothing to learn from
+    let zones = start_zones(&events, res, params.label_radius_m.unwrap_or(1.5 * res));
+    // The labelled area: within the control radius of a positive event (discs stamped row span by row span).
+    let reach = params.control_radius_m / res;
+    let mut area = vec![false; w * h];
+    for &k in &positives {
+        let (ec, er) = (events[k].col as f64, events[k].row as f64);
+        let r_lo = (er - reach).ceil().max(0.0) as usize;
+        let r_hi = ((er + reach).floor() as usize).min(h - 1);
+        for r in r_lo..=r_hi {
+            let half = (reach * reach - (r as f64 - er).powi(2)).max(0.0).sqrt();
+            let (c_lo, c_hi) = ((ec - half).ceil().max(0.0) as usize, ((ec + half).floor() as usize).min(w - 1));
+            if c_lo <= c_hi {
+                area[r * w + c_lo..=r * w + c_hi].fill(true);
+            }
         }
-        let day_starts = &by_day[&e.date];
-        let far = |c: usize, r: usize| {
-            day_starts.iter().all(|(sc, sr)| {
-                let (dx, dy) = ((c as f64 - *sc as f64) * res, (r as f64 - *sr as f64) * res);
-                dx.hypot(dy) >= params.min_negative_distance_m
+    }
+    let nearest = |c: usize, r: usize| -> usize {
+        *positives
+            .iter()
+            .min_by(|a, b| {
+                let d =
+                    |k: usize| (events[k].col as f64 - c as f64).powi(2) + (events[k].row as f64 - r as f64).powi(2);
+                d(**a).total_cmp(&d(**b))
             })
-        };
-        // Weather: the temporal design takes the event day's weather from the regional exports, like its temporal
-        // negatives, so that no patch of the event carries a different source (see the module doc); otherwise the
-        // weather recorded with the event.
-        let elevation = rasters.bands[0][e.row * w + e.col] as f64;
-        let region = temporal
-            .filter(|_| params.temporal_negatives > 0)
-            .and_then(|t| t.region[k].map(|r| (t, r)))
-            .filter(|(t, r)| t.weather.channels(*r, e.date, elevation).is_some());
-        let wx: Vec<f32> = match region {
-            Some((t, r)) => t.weather.channels(r, e.date, elevation).expect("checked").to_vec(),
-            None => WEATHER
-                .iter()
-                .map(|v| weather.get(&e.id).and_then(|vals| vals.get(*v)).map_or(f32::NAN, |x| x as f32))
-                .collect(),
-        };
-        let tag = Tag { event: k, winter: winter_of(e.date), day: e.date, regional: region.is_some() };
-
-        // Patch 1: the event at a random offset, its positives and some negatives.
-        let place = |centre: usize, size: usize, rng: &mut StdRng| {
-            let off = rng.gen_range(p / 4..3 * p / 4);
-            centre.saturating_sub(off).min(size - p)
-        };
-        let (c0, r0) = (place(e.col, w, &mut rng), place(e.row, h, &mut rng));
-        let mut labels = vec![(0usize, 0usize, 0f32); 0];
-        for r in r0..r0 + p {
-            for c in c0..c0 + p {
-                let near = day_starts.iter().any(|(sc, sr)| {
-                    let (dx, dy) = ((c as f64 - *sc as f64) * res, (r as f64 - *sr as f64) * res);
-                    dx.hypot(dy) <= radius || (c, r) == (*sc, *sr)
-                });
-                if near && rasters.valid(c, r) {
-                    labels.push((c, r, 1.0));
-                }
-            }
+            .expect("positives is not empty")
+    };
+    let mut rng = StdRng::seed_from_u64(params.seed);
+    let (ox, oy) = (rng.gen_range(0..inner), rng.gen_range(0..inner));
+    // Window origins: labelled centres at ox + k * inner (minus the context), kept inside the grid.
+    let starts = |len: usize, off: usize| -> Vec<usize> {
+        let mut v = Vec::new();
+        let mut c = off as i64 - inner as i64;
+        while c < len as i64 {
+            v.push((c - m as i64).clamp(0, (len - p) as i64) as usize);
+            c += inner as i64;
         }
-        labels.extend(draw_negatives(rasters, c0, r0, p, params.negatives, &far, &mut rng));
-        push_patch(&mut out, rasters, c0, r0, &wx, &labels, tag, PatchKind::Event);
-
-        // Temporal negatives: the same patch and pixels on other days of the winter without a recorded event nearby.
-        if let Some((t, r)) = region {
-            let quiet = |d: &NaiveDate| {
-                by_day.get(d).is_none_or(|starts| {
-                    starts.iter().all(|(sc, sr)| {
-                        let (dx, dy) = ((e.col as f64 - *sc as f64) * res, (e.row as f64 - *sr as f64) * res);
-                        dx.hypot(dy) > params.context_radius_m
-                    })
-                })
-            };
-            let mut candidates: Vec<NaiveDate> = t.weather.points[r]
-                .days
-                .keys()
-                .copied()
-                .filter(|d| winter_of(*d) == tag.winter && matches!(d.month(), 12 | 1..=4) && quiet(d))
-                .filter(|d| t.weather.channels(r, *d, elevation).is_some())
-                .collect();
-            let negatives: Vec<(usize, usize, f32)> = labels.iter().map(|(c, r, _)| (*c, *r, 0.0)).collect();
-            for _ in 0..params.temporal_negatives.min(candidates.len()) {
-                let d = candidates.swap_remove(rng.gen_range(0..candidates.len()));
-                let wd = t.weather.channels(r, d, elevation).expect("checked");
-                push_patch(&mut out, rasters, c0, r0, &wd, &negatives, Tag { day: d, ..tag }, PatchKind::Temporal);
-            }
-        }
-
-        // Patch 2: negatives only, somewhere within the context radius on the same day.
-        let reach = (params.context_radius_m / res) as i64;
-        for _ in 0..50 {
-            let c = e.col as i64 + rng.gen_range(-reach..=reach);
-            let r = e.row as i64 + rng.gen_range(-reach..=reach);
-            if c < 0 || r < 0 || c as usize >= w || r as usize >= h || !rasters.valid(c as usize, r as usize) {
-                continue;
-            }
-            let (c0, r0) =
-                ((c as usize).saturating_sub(p / 2).min(w - p), (r as usize).saturating_sub(p / 2).min(h - p));
-            let negs = draw_negatives(rasters, c0, r0, p, params.negatives, &far, &mut rng);
-            if !negs.is_empty() {
-                push_patch(&mut out, rasters, c0, r0, &wx, &negs, tag, PatchKind::Context);
-                break;
+        v.dedup();
+        v
+    };
+    for r0 in starts(h, oy) {
+        for c0 in starts(w, ox) {
+            let touches = (r0 + m..r0 + p - m).any(|r| area[r * w + c0 + m..r * w + c0 + p - m].iter().any(|a| *a));
+            if touches {
+                let owner = nearest(c0 + p / 2, r0 + p / 2);
+                let labels = Labels { zones: &zones, area: &area, positive: &|k| positive(&events[k]) };
+                push_window(&mut out, rasters, (c0, r0), m, &labels, owner);
             }
         }
     }
-    out.events = events;
-    out
-}
-
-fn draw_negatives(
-    rasters: &SiteRasters,
-    c0: usize,
-    r0: usize,
-    p: usize,
-    n: usize,
-    far: &impl Fn(usize, usize) -> bool,
-    rng: &mut StdRng,
-) -> Vec<(usize, usize, f32)> {
-    let mut out: Vec<(usize, usize, f32)> = Vec::new();
-    for _ in 0..n * 20 {
-        if out.len() == n {
-            break;
-        }
-        let (c, r) = (c0 + rng.gen_range(0..p), r0 + rng.gen_range(0..p));
-        if rasters.valid(c, r) && far(c, r) && !out.iter().any(|(oc, or, _)| (*oc, *or) == (c, r)) {
-            out.push((c, r, 0.0));
-        }
+    // Each window's bootstrap unit: the positive event nearest its centre; drop windows with nothing labelled.
+    let pp = p * p;
+    let keep: Vec<usize> =
+        (0..out.event.len()).filter(|&i| out.mask[i * pp..(i + 1) * pp].iter().any(|v| *v > 0.0)).collect();
+    let mut kept = out.subset(&keep);
+    for i in 0..kept.event.len() {
+        kept.winter[i] = winter_of(events[kept.event[i]].date);
     }
-    out
+    kept.events = events;
+    kept
 }
 
-/// What a patch belongs to: its event, winter, weather day and weather source.
-#[derive(Debug, Clone, Copy)]
-pub struct Tag {
-    pub event: usize,
-    pub winter: i32,
-    pub day: NaiveDate,
-    pub regional: bool,
+/// What labels a window's cells: the start zones (with the events reaching each), the labelled area, and which
+/// events are positive.
+struct Labels<'a> {
+    zones: &'a HashMap<(usize, usize), Vec<usize>>,
+    area: &'a [bool],
+    positive: &'a dyn Fn(usize) -> bool,
 }
 
-/// Appends the patch whose top-left cell is (c0, r0): terrain from `rasters`, the weather values `wx` (one per
-/// [`WEATHER`] channel, constant over the patch) and the labelled pixels `labels` (col, row, label).
-#[allow(clippy::too_many_arguments)] // one patch's full description
-pub fn push_patch(
+/// Appends the window whose top-left cell is `(c0, r0)`: every channel, and labels on its centre (the cells more
+/// than `margin` from its edges) within the area: 1 on positive start zones, unlabelled on the other events' start
+/// zones, 0 on every other valid cell.
+fn push_window(
     out: &mut Samples,
     rasters: &SiteRasters,
-    c0: usize,
-    r0: usize,
-    wx: &[f32],
-    labels: &[(usize, usize, f32)],
-    tag: Tag,
-    kind: PatchKind,
+    (c0, r0): (usize, usize),
+    margin: usize,
+    labels: &Labels,
+    owner: usize,
 ) {
     let (p, w) = (out.patch, rasters.grid.width);
-    for band in rasters.bands.iter().take(TERRAIN_CHANNELS) {
+    for band in &rasters.bands {
         for r in r0..r0 + p {
             out.x.extend_from_slice(&band[r * w + c0..r * w + c0 + p]);
         }
     }
-    for v in wx {
-        out.x.extend(std::iter::repeat_n(*v, p * p));
-    }
     let mut y = vec![0f32; p * p];
     let mut mask = vec![0f32; p * p];
-    for (c, r, label) in labels {
-        let i = (r - r0) * p + (c - c0);
-        y[i] = *label;
-        mask[i] = 1.0;
+    for i in margin..p - margin {
+        for j in margin..p - margin {
+            let (c, r) = (c0 + j, r0 + i);
+            if !rasters.valid(c, r) {
+                continue;
+            }
+            match labels.zones.get(&(c, r)) {
+                Some(ks) if ks.iter().any(|k| (labels.positive)(*k)) => {
+                    y[i * p + j] = 1.0;
+                    mask[i * p + j] = 1.0;
+                }
+                Some(_) => {}
+                None if labels.area[r * w + c] => mask[i * p + j] = 1.0,
+                None => {}
+            }
+        }
     }
     out.y.extend(y);
     out.mask.extend(mask);
-    out.event.push(tag.event);
-    out.winter.push(tag.winter);
-    out.day.push(tag.day);
-    out.kind.push(kind);
-    out.regional.push(tag.regional);
+    out.event.push(owner);
+    out.winter.push(0);
+    out.origin.push((c0, r0));
 }

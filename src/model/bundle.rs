@@ -67,8 +67,12 @@ pub struct BundleMeta {
     pub norm_std: Vec<f32>,
     /// Cell size the model was trained at, metres.
     pub resolution_m: f64,
-    /// Training chip side, pixels.
+    /// Training window side, pixels.
     pub patch: i64,
+    /// Unlabelled context cells on each side of a training window: prediction reads this margin of real terrain
+    /// around every tile, so each cell is predicted with the context it was trained with (0 in older bundles).
+    #[serde(default)]
+    pub context: i64,
     /// Architecture; [`load`] rebuilds the network from it.
     pub unet: UNetConfig,
     /// Evaluation metrics, free-form (e.g. `{"val": {"auc": 0.81}}`).
@@ -404,6 +408,7 @@ mod tests {
             norm_std: vec![12.5, 0.7, 0.7],
             resolution_m: 90.0,
             patch: 32,
+            context: 0,
             unet: UNetConfig { in_channels: 3, widths: [4, 8, 16], dilation: 2, dropout: 0.1 },
             metrics: serde_json::json!({"val": {"auc": 0.8}}),
             parent: None,

@@ -165,9 +165,12 @@ pub fn io(site: &Site, stage: &Stage, store: &Store, ctx: &RunContext) -> UnitIo
         Stage::Predict(_) => {
             let b = store.bundle(id);
             let mut inputs = vec![Input::Path(store.dem(id)), Input::Path(store.terrain(id))];
-            inputs.extend([b.join(bundle::WEIGHTS_FILE), b.join(bundle::META_FILE)].map(Input::Path));
+            inputs.extend(
+                [b.join(bundle::WEIGHTS_FILE), b.join(bundle::META_FILE), b.join(crate::hazard::HAZARD_FILE)]
+                    .map(Input::Path),
+            );
             if site.weather.is_some() {
-                inputs.push(Input::Path(store.weather_channels(id, ctx.date)));
+                inputs.push(Input::Path(store.weather(id)));
             }
             UnitIo {
                 key: format!("date {}", ctx.date),
@@ -256,7 +259,7 @@ pub fn run_stage(site: &Site, stage: &Stage, store: &Store, ctx: &RunContext) ->
         // Training spans sites and writes a bundle, not a site output.
         Stage::Train(_) => Err("train stages run with `avarisk train --pipeline NAME --out DIR`".into()),
         Stage::Model(p) => crate::train::onboard::model_unit(site, p, store).map_err(|e| e.to_string()),
-        Stage::Predict(p) => match predict::predict_site(site, store, ctx.date, p).map_err(|e| e.to_string())? {
+        Stage::Predict(p) => match predict::day::day_map(site, store, ctx.date, p).map_err(|e| e.to_string())? {
             None => Ok("skipped: the site has no [model]".into()),
             Some(pred) => Ok(pred.to_string()),
         },
@@ -323,6 +326,7 @@ fn publish_site(site: &Site, store: &Store, date: chrono::NaiveDate, stage: &Pub
         bundle_id: &bundle_id,
         scale: &scale,
         attribution: site.attribution.iter().map(|a| format!("{}: {} ({})", a.data, a.source, a.licence)).collect(),
+        hazard: publish::DayHazard::of_prediction(&prediction),
     };
     let params = publish::PublishParams {
         zone_min_level: danger.zone_min_level,

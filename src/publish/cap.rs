@@ -89,6 +89,9 @@ pub struct Message {
     pub zones: usize,
     /// Polygons as CAP "lat,lon lat,lon ..." strings.
     pub polygons: Vec<String>,
+    /// The day's highest regional hazard and the threshold alerts go out from (NaN when the map has none).
+    pub hazard: f64,
+    pub alert_threshold: f64,
 }
 
 /// CAP forbids white space, commas, `<` and `&` in identifiers and senders.
@@ -169,7 +172,11 @@ pub fn decide(
 ) -> Result<Option<Message>, PublishError> {
     let alerting: Vec<&Zone> = zones.iter().filter(|z| z.level >= params.alert_level).collect();
     let area: f64 = alerting.iter().map(|z| z.area_km2).sum();
-    let applies = !alerting.is_empty() && area >= params.alert_min_area_km2;
+    // A day-level hazard decides when there is one (the daily maps); a map without one alerts on its zones' area.
+    let applies = match input.hazard {
+        Some(h) => h.max >= h.threshold,
+        None => !alerting.is_empty() && area >= params.alert_min_area_km2,
+    };
     let in_force = previous.filter(|p| p.active);
     let msg_type = match (applies, in_force.is_some()) {
         (true, false) => MsgType::Alert,
@@ -212,6 +219,8 @@ pub fn decide(
         bundle_id: input.bundle_id.to_owned(),
         zones: if applies { alerting.len() } else { 0 },
         polygons,
+        hazard: input.hazard.map_or(f64::NAN, |h| h.max),
+        alert_threshold: input.hazard.map_or(f64::NAN, |h| h.threshold),
     }))
 }
 
@@ -244,28 +253,44 @@ pub fn xml(m: &Message) -> String {
     el(2, "event", "Avalanche danger");
     el(2, "responseType", if cancel { "AllClear" } else { "Avoid" });
     el(2, "urgency", if cancel { "Past" } else { "Expected" });
-    el(2, "severity", severity(m.level));
+    el(2, "severity", severity(m));
     el(2, "certainty", "Likely");
     el(2, "effective", &m.effective);
     el(2, "onset", &m.effective);
     el(2, "expires", &m.expires);
-    el(2, "senderName", &format!("avarisk avalanche danger maps, {}", m.site_name));
+    el(2, "senderName", &format!("avarisk avalanche risk maps, {}", m.site_name));
     let (headline, description) = if cancel {
         (
             format!("Avalanche warning for {} cancelled on {}", m.site_name, m.date),
-            format!(
-                "No area at or above danger level {} ({}) remains large enough to warn on {}.",
-                m.alert_level,
-                level_name(m.alert_level),
-                m.date
-            ),
+            if m.hazard.is_finite() {
+                format!(
+                    "The day-level avalanche hazard of {} ({:.3}) is below the alert threshold ({:.3}) on {}.",
+                    m.site_name, m.hazard, m.alert_threshold, m.date
+                )
+            } else {
+                format!(
+                    "No area at or above avarisk risk class {} ({}) remains large enough to warn on {}.",
+                    m.alert_level,
+                    level_name(m.alert_level),
+                    m.date
+                )
+            },
         )
     } else {
         (
-            format!("Avalanche danger level {} ({}) at {} on {}", m.level, level_name(m.level), m.site_name, m.date),
             format!(
-                "{:.2} km2 in {} zone(s) at or above danger level {} ({}), up to level {} ({}), predicted for {} by \
-                 avarisk model {}.{}",
+                "Avalanche hazard above the alert threshold at {} on {}: avarisk risk class up to {} ({})",
+                m.site_name,
+                m.date,
+                m.level,
+                level_name(m.level)
+            ),
+            format!(
+                "Day-level hazard {:.3} (alert from {:.3}): {:.2} km2 in {} zone(s) at or above avarisk risk class {} \
+                 ({}), up to class {} ({}), predicted for {} by avarisk model {}. avarisk risk classes are not EAWS \
+                 danger levels.{}",
+                m.hazard,
+                m.alert_threshold,
                 m.area_km2,
                 m.zones,
                 m.alert_level,
@@ -294,14 +319,15 @@ pub fn xml(m: &Message) -> String {
             esc(&value)
         )
     };
-    x.push_str(&param("EAWS_DANGER_LEVEL", m.level.to_string()));
+    x.push_str(&param("AVARISK_RISK_CLASS", m.level.to_string()));
+    x.push_str(&param("AVARISK_HAZARD", format!("{:.4}", m.hazard)));
     x.push_str(&param("AREA_KM2_AT_OR_ABOVE_ALERT_LEVEL", format!("{:.3}", m.area_km2)));
     x.push_str(&param("MODEL_BUNDLE", m.bundle_id.clone()));
     if !m.polygons.is_empty() {
         x.push_str("    <area>\n");
         x.push_str(&format!(
             "      <areaDesc>{}</areaDesc>\n",
-            esc(&format!("{}: zones at danger level {} or higher", m.site_name, m.alert_level))
+            esc(&format!("{}: zones at avarisk risk class {} or higher", m.site_name, m.alert_level))
         ));
         for p in &m.polygons {
             x.push_str(&format!("      <polygon>{p}</polygon>\n"));
@@ -313,10 +339,14 @@ pub fn xml(m: &Message) -> String {
     )
 }
 
-fn severity(level: u8) -> &'static str {
-    match level {
-        5 => "Extreme",
-        4 => "Severe",
+/// CAP severity: from the day's hazard relative to the alert threshold (twice the threshold or more: Severe), else
+/// from the highest risk class. Never Extreme: avarisk's classes are not calibrated against published danger levels.
+fn severity(m: &Message) -> &'static str {
+    if m.hazard.is_finite() && m.alert_threshold > 0.0 {
+        return if m.hazard >= 2.0 * m.alert_threshold { "Severe" } else { "Moderate" };
+    }
+    match m.level {
+        4 | 5 => "Severe",
         3 => "Moderate",
         _ => "Minor",
     }

@@ -114,7 +114,7 @@ pub fn write_probability(path: &Path, layers: &Layers, input: &MapInput) -> Resu
     copy_to_cog(&ds, path, &options(g.width, g.height, &["PREDICTOR=YES", "RESAMPLING=AVERAGE"]))
 }
 
-/// Writes `danger_class.tif`: EAWS levels 1-5, 0 = no data, with the EAWS colour table.
+/// Writes `danger_class.tif`: avarisk risk classes 1-5, 0 = no data, with the EAWS colour table.
 pub fn write_class(path: &Path, layers: &Layers, input: &MapInput) -> Result<(), PublishError> {
     let g = &layers.grid;
     let mut ds = mem(path, layers, 1, true)?;
@@ -125,11 +125,11 @@ pub fn write_class(path: &Path, layers: &Layers, input: &MapInput) -> Result<(),
     let t = input.scale.thresholds;
     let legend = (1..=5u8).map(|l| format!("{l} {}", level_name(l))).collect::<Vec<_>>().join(", ");
     for (k, v) in [
-        ("DESCRIPTION", "EAWS-style avalanche danger level (1..5), 0 = no data".to_string()),
+        ("DESCRIPTION", "avarisk risk class (1..5; not EAWS danger levels), 0 = no data".to_string()),
         ("LEVELS", legend),
         (
             "THRESHOLDS",
-            format!("risk_probability at which levels 2, 3, 4, 5 begin: {}, {}, {}, {}", t[0], t[1], t[2], t[3]),
+            format!("risk_probability at which classes 2, 3, 4, 5 begin: {}, {}, {}, {}", t[0], t[1], t[2], t[3]),
         ),
         ("DATE", input.date.to_string()),
     ] {

@@ -1,15 +1,20 @@
-//! The danger scale: release probability -> EAWS-style danger level 1-5, with the EAWS names and colours.
+//! The risk scale: the probability of a recorded release in a cell on a day -> **avarisk risk class** 1-5, drawn in
+//! the EAWS colours.
 //!
-//! Levels follow the European Avalanche Warning Services' scale (1 Low, 2 Moderate, 3 Considerable, 4 High,
-//! 5 Very high). The thresholds are per site (site.toml), calibrated from validation data; this module only applies
-//! them. A level begins *at* its threshold: with thresholds `[t2, t3, t4, t5]`, `p < t2` is level 1 and `p == t3` is
-//! level 3.
+//! These are *not* the EAWS avalanche danger levels a warning service issues: they are not calibrated against
+//! published danger levels, but against recorded accidents (per-site thresholds in site.toml, from
+//! `avarisk verify`); this module only applies them. Class names say so ("Very low" .. "Very high", never the EAWS
+//! level names). A class begins *at* its threshold: with thresholds `[t2, t3, t4, t5]`, `p < t2` is class 1 and
+//! `p == t3` is class 3.
 
 /// Class value for "no prediction" (nodata) in the danger-class raster.
 pub const NO_LEVEL: u8 = 0;
 
-/// EAWS level names, index = level - 1.
-pub const LEVEL_NAMES: [&str; 5] = ["Low", "Moderate", "Considerable", "High", "Very high"];
+/// What the classes are called wherever users read them (legend, STAC, CAP, web map).
+pub const SCALE_NAME: &str = "avarisk risk class";
+
+/// Class names, index = class - 1.
+pub const LEVEL_NAMES: [&str; 5] = ["Very low", "Low", "Moderate", "High", "Very high"];
 
 /// EAWS colours (RGB), index = level - 1: 1 #CCFF66, 2 #FFFF00, 3 #FF9900, 4 #FF0000. Level 5 is drawn by EAWS as a
 /// red/black chequer; a colour table holds one colour per value, so the class raster uses its black (#000000) and

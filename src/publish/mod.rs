@@ -33,6 +33,7 @@ pub mod danger;
 mod layers;
 mod place;
 pub mod quicklook;
+pub mod series;
 pub mod stac;
 pub mod zones;
 
@@ -139,6 +140,29 @@ pub struct MapInput<'a> {
     pub scale: &'a DangerScale,
     /// Data attributions (site.toml `[[attribution]]`), carried into the STAC Collection and Item.
     pub attribution: Vec<String>,
+    /// The day-level hazard the map was made with: a CAP alert goes out when it reaches its threshold. `None`:
+    /// alerts follow the area of the zones at `alert_level`.
+    pub hazard: Option<DayHazard>,
+}
+
+/// The day's highest regional hazard ([`crate::hazard`]) and the threshold from which it alerts.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct DayHazard {
+    pub max: f64,
+    pub threshold: f64,
+}
+
+impl DayHazard {
+    /// The hazard a day's prediction raster was made with (its `AVARISK_HAZARD` and `AVARISK_ALERT_THRESHOLD`
+    /// metadata, written by [`crate::predict::day`]); `None` for a raster without them.
+    pub fn of_prediction(path: &Path) -> Option<DayHazard> {
+        use gdal::Metadata;
+        let ds = crate::geo::raster::open(&path.display().to_string()).ok()?;
+        let points: Vec<(String, f64)> = serde_json::from_str(&ds.metadata_item("AVARISK_HAZARD", "")?).ok()?;
+        let threshold = ds.metadata_item("AVARISK_ALERT_THRESHOLD", "")?.parse().ok()?;
+        let max = points.iter().map(|(_, h)| *h).fold(f64::NAN, f64::max);
+        max.is_finite().then_some(DayHazard { max, threshold })
+    }
 }
 
 /// A step of [`publish`] after which a failure can be injected.

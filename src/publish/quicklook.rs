@@ -175,7 +175,7 @@ pub fn render(layers: &Layers, input: &MapInput) -> Canvas {
         }
     }
 
-    cv.text(10, legend_y, "Avalanche danger level (EAWS)", 1, [0, 0, 0]);
+    cv.text(10, legend_y, "avarisk risk class", 1, [0, 0, 0]);
     for l in 1..=5u8 {
         let y = legend_y + 16 + (l as usize - 1) * LEGEND_ROW;
         cv.rect(10, y, 30, 14, |xx, yy| if l == 5 { level5_chequer(xx, yy, 4) } else { EAWS_RGB[l as usize - 1] });

@@ -152,10 +152,11 @@ pub fn item(i: &ItemInput) -> Result<Value, PublishError> {
         areas.insert((l + 1).to_string(), json!((a * 1e4).round() / 1e4));
     }
     let mut props = json!({
-        "title": format!("{} avalanche danger {}", input.site_name, input.date),
+        "title": format!("{} avalanche risk {}", input.site_name, input.date),
         "description": format!(
-            "Daily avalanche release probability and EAWS-style danger levels for {} on {} (site-local day), \
-             predicted by avarisk model bundle {}.", input.site_name, input.date, input.bundle_id),
+            "Daily probability of a recorded avalanche release per cell and avarisk risk classes (not EAWS danger \
+             levels) for {} on {} (site-local day), predicted by avarisk model bundle {}.",
+            input.site_name, input.date, input.bundle_id),
         "datetime": rfc3339(i.day.start),
         "start_datetime": rfc3339(i.day.start),
         "end_datetime": rfc3339(i.day.end),
@@ -169,11 +170,14 @@ pub fn item(i: &ItemInput) -> Result<Value, PublishError> {
         "avarisk:time_zone": input.time_zone.name(),
         "avarisk:model_bundle": input.bundle_id,
         "avarisk:danger_thresholds": input.scale.thresholds,
+        "avarisk:risk_scale": super::danger::SCALE_NAME,
         "avarisk:danger_levels": LEVEL_NAMES,
         "avarisk:area_km2_by_level": areas,
         "avarisk:max_level": i.max_level,
         "avarisk:zones": i.zones,
         "avarisk:alert": i.alert,
+        "avarisk:hazard": input.hazard.map(|h| h.max),
+        "avarisk:alert_threshold": input.hazard.map(|h| h.threshold),
         "avarisk:attribution": input.attribution,
     });
     if g.crs.epsg.is_none() {
@@ -195,8 +199,8 @@ pub fn item(i: &ItemInput) -> Result<Value, PublishError> {
         "danger_class": {
             "href": format!("./{CLASS_TIF}"),
             "type": COG_MEDIA_TYPE,
-            "title": "Danger level (EAWS 1-5)",
-            "description": "Byte, 0 = no data, 1 Low .. 5 Very high, EAWS colour table",
+            "title": "avarisk risk class (1-5)",
+            "description": "Byte, 0 = no data, 1 Very low .. 5 Very high (not EAWS danger levels), EAWS colour table",
             "roles": ["data", "visual"],
         },
         "zones": {
@@ -208,7 +212,7 @@ pub fn item(i: &ItemInput) -> Result<Value, PublishError> {
         "quicklook": {
             "href": format!("./{QUICKLOOK_PNG}"),
             "type": "image/png",
-            "title": "Quicklook: danger levels over hillshade",
+            "title": "Quicklook: avarisk risk classes over hillshade",
             "roles": ["overview"],
         },
     });
@@ -295,9 +299,9 @@ pub fn collection(site_dir: &Path, input: &MapInput, new_item: &Value) -> Result
         "id": input.site_id,
         "title": format!("{}: daily avalanche danger maps", input.site_name),
         "description": format!(
-            "Daily avalanche release probability (Cloud Optimized GeoTIFF), EAWS-style danger levels, warning zones \
+            "Daily avalanche release probability (Cloud Optimized GeoTIFF), avarisk risk classes, warning zones \
              (GeoJSON), quicklooks and CAP alerts for {}, produced by avarisk.", input.site_name),
-        "keywords": ["avalanche", "natural hazard", "danger level", "EAWS", "risk"],
+        "keywords": ["avalanche", "natural hazard", "risk"],
         "license": "various",
         "providers": [{"name": "avarisk", "roles": ["processor", "producer"]}],
         "extent": {

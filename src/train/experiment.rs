@@ -1,21 +1,26 @@
-//! The transfer experiment: how much does a network pretrained on the data-rich source site gain on the few-sample
-//! target site, against the source model as is (and adapted without labels, AdaBN), a model trained on the target's
-//! events only, gradient-boosted trees, and the slope-only and PRA baselines; for N labelled target events and several seeds, scored on the target's held-back winters.
+//! The transfer experiment, scored where users look: how much does a network pretrained on the data-rich source site
+//! gain on the few-sample target site's *map*, against the source model as is (and adapted without labels: AdaBN,
+//! CORAL), a model trained on the target's events only, one network pretrained on every site with events ("the big
+//! one"), gradient-boosted trees, and the simple layers a skeptic would try: elevation, slope, TPI, PRA and the
+//! density of the target's earlier accidents.
 //!
-//! Every model is scored on the same test pixels (the target's winters from `held_back_from` on, negatives drawn
-//! with a fixed sampling seed), so differences are paired. Per (method, N): mean and standard deviation of ROC-AUC
-//! and PR-AUC over seeds (each seed draws its own N events and initialisation), and a 95 % bootstrap interval that
-//! resamples test *events* on the seed-averaged predictions.
+//! Every model's map is predicted over the target's whole grid ([`run::predict_map`], the daily `predict` code path)
+//! and read at the same cells: each held-back event's cell and its controls, valid cells drawn uniformly within 15 km
+//! ([`crate::evaluate`]), so differences are paired. Per (method, N): mean and standard deviation of ROC-AUC over
+//! seeds (each seed draws its own N events and initialisation), a 95 % interval that resamples test *events* on the
+//! seed-averaged values, and the share of events in the top 10/20/30 % of release terrain.
 use std::fmt::Write as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use serde::Serialize;
 
 use super::fit::Mode;
 use super::metrics::{self, Metric};
-use super::run::{self, FinetuneJob, RunError, Spec, TestPredictions};
+use super::run::{self, FinetuneJob, RunError, Spec};
 use crate::config::Plan;
+use crate::dataset::channels::{SiteRasters, CHANNELS};
+use crate::evaluate::{self, Cases, MapDesign};
 use crate::store::Store;
 
 /// What to run.
@@ -28,9 +33,11 @@ pub struct Design {
     /// Pretraining spec (its `held_back_from` holds back the source's validation winters and the target's test winters).
     pub spec: Spec,
     pub finetune_epochs: usize,
+    /// How the map's controls are drawn.
+    pub map: MapDesign,
 }
 
-/// One cell of the table.
+/// One row of the table.
 #[derive(Debug, Clone, Serialize)]
 pub struct Cell {
     pub method: String,
@@ -38,7 +45,8 @@ pub struct Cell {
     pub roc_auc: Vec<f64>,
     pub pr_auc: Vec<f64>,
     pub roc_auc_ci95: Option<(f64, f64)>,
-    pub pr_auc_ci95: Option<(f64, f64)>,
+    /// Mean over seeds of the share of events in the top 10, 20, 30 % of release terrain.
+    pub capture: Vec<f64>,
     /// Paired bootstrap interval of ROC-AUC(fine-tuned, frozen encoder) minus ROC-AUC(this method).
     pub finetuned_minus_this_ci95: Option<(f64, f64)>,
 }
@@ -48,19 +56,54 @@ pub struct Report {
     pub source: String,
     pub target: String,
     pub test_events: usize,
-    pub test_pixels: usize,
+    pub test_cells: usize,
+    pub map: MapDesign,
     pub cells: Vec<Cell>,
-    /// Fine-tuned (frozen encoder, N = [`ABLATION_EVENTS`]) without one channel group at a time.
-    pub ablation: Vec<Cell>,
+    /// Training diagnostic: the source network's patch-level ROC-AUC on the target's held-back windows.
+    pub zero_shot_patch_level: Option<f64>,
     /// Day-level skill on the source site's regions (accident days against other days), when its regional daily
     /// weather is bundled (`sites/<source>/weather/cantons/`).
     pub day_level: Option<super::days::DaySkill>,
-    /// Day-level skill of the pretrained source network, with and without its weather channels, on the same
-    /// region-days as `day_level`.
-    pub network_day_level: Vec<super::days::NetworkDaySkill>,
-    /// Temporal negatives per event in the source's training patches.
-    pub temporal_negatives: usize,
     pub wall_seconds: f64,
+}
+
+/// One model's values at the scored cells, with its capture figures and ROC curve.
+#[derive(Debug, Clone)]
+struct Scored {
+    values: Vec<f32>,
+    capture: Vec<f64>,
+    roc: Vec<(f64, f64)>,
+}
+
+/// The target's scored cells and what scoring a whole-grid layer there needs.
+struct Target {
+    cases: Cases,
+    rasters: SiteRasters,
+    maps: PathBuf,
+}
+
+impl Target {
+    fn slope(&self) -> &[f32] {
+        &self.rasters.bands[CHANNELS.iter().position(|c| *c == "slope").expect("slope channel")]
+    }
+
+    fn layer(&self, name: &str, layer: &[f32]) -> Scored {
+        let row = evaluate::score(name, layer, self.rasters.grid.width, self.slope(), &self.cases);
+        let values = evaluate::at(layer, self.rasters.grid.width, &self.cases.cells);
+        Scored {
+            values: values.iter().map(|v| if v.is_finite() { *v } else { f32::MIN }).collect(),
+            capture: row.capture,
+            roc: row.roc,
+        }
+    }
+
+    /// The bundle's whole-grid map over the target, scored (the map file is removed afterwards).
+    fn bundle(&self, plan: &Plan, store: &Store, site: &str, bundle: &Path) -> Result<Scored, RunError> {
+        let path = evaluate::map_path(&self.maps, bundle);
+        let (map, _) = run::predict_map(plan, store, site, bundle, &path)?;
+        let _ = fs_err::remove_file(&path);
+        Ok(self.layer("map", &map))
+    }
 }
 
 /// First winter held back by the day-level model (the regional weather starts in January 2018).
@@ -103,260 +146,227 @@ pub fn day_level(plan: &Plan, store: &Store, site: &str) -> Result<Option<super:
     Ok(source_days(plan, store, site)?.and_then(|(days, _)| super::days::day_skill(&days, DAY_TEST_FROM, 7)))
 }
 
-/// Patches per region the networks' day-level skill runs on.
-pub const DAY_ANCHORS: usize = 6;
-
-/// Day-level skill of patch networks (bundle directory and the channels it was trained without) on the same
-/// region-days as [`day_level`]: each region-day scored by the maximum and the mean predicted probability over
-/// [`DAY_ANCHORS`] fixed patches of the region with the day's regional weather.
-pub fn network_day_level(
-    plan: &Plan,
-    store: &Store,
-    site: &str,
-    models: &[(&str, &Path, Vec<String>)],
-) -> Result<Vec<super::days::NetworkDaySkill>, RunError> {
-    let Some((days, rows)) = source_days(plan, store, site)? else { return Ok(Vec::new()) };
-    let s = plan.site(site).ok_or_else(|| RunError::Site(site.into()))?;
-    let weather = crate::dataset::days::RegionalWeather::from_rows(&rows);
-    let rasters = crate::dataset::SiteRasters::load(store, site)?;
-    let events = crate::ingest::observations::load_events(&store.events(site))
-        .map_err(|e| RunError::Reference(e.to_string()))?;
-    let region: Vec<Option<usize>> = match crate::dataset::sample::regional_of(s, &events)? {
-        Some(t) => t.region,
-        None => return Ok(Vec::new()),
-    };
-    let anchors = crate::dataset::days::region_anchors(
-        &rasters,
-        &events,
-        &region,
-        weather.points.len(),
-        DAY_TEST_FROM,
-        DAY_ANCHORS,
-        7,
-    );
-    let design = super::days::DayDesign {
-        days: &days,
-        weather: &weather,
-        anchors: &anchors,
-        rasters: &rasters,
-        test_from: DAY_TEST_FROM,
-    };
-    let mut out = Vec::new();
-    for (name, dir, drop) in models {
-        out.extend(super::days::network_day_skill(name, dir, drop, &design)?);
-    }
-    Ok(out)
-}
-
-/// Channel groups left out one at a time in the ablation.
-pub const ABLATION_GROUPS: [(&str, &[&str]); 3] = [
-    (
-        "terrain shape",
-        &[
-            "elevation",
-            "slope",
-            "aspect_sin",
-            "aspect_cos",
-            "plan_curvature",
-            "profile_curvature",
-            "tpi_1km",
-            "tpi_4km",
-        ],
-    ),
-    ("roughness and wind shelter", &["vrm", "wind_shelter", "pra"]),
-    ("weather", &["t_mean_c", "snow_depth_cm", "wind_speed_ms"]),
-];
-/// Labelled target events the ablation fine-tunes on.
-pub const ABLATION_EVENTS: usize = 25;
-
-/// For each channel group: pretrain without it, fine-tune (frozen encoder) on N target events per seed, score on the
-/// same test pixels.
-fn ablation(plan: &Plan, store: &Store, d: &Design, runs: &Path, all: &TestPredictions) -> Result<Vec<Cell>, RunError> {
-    let mut cells = Vec::new();
-    for (group, channels) in ABLATION_GROUPS {
-        let sampling = crate::dataset::SamplingParams {
-            drop: channels.iter().map(|c| c.to_string()).collect(),
-            ..d.spec.sampling.clone()
-        };
-        let spec = Spec { sampling: sampling.clone(), ..d.spec.clone() };
-        let tag = group.replace(' ', "-");
-        let source = runs.join(format!("ablation-{tag}-source"));
-        run::pretrain(plan, store, &spec, &source, false)?;
-        let mut preds = Vec::new();
-        for &seed in &d.seeds {
-            let spec = Spec {
-                sites: vec![d.target.clone()],
-                train: super::fit::TrainParams { seed, epochs: d.finetune_epochs, ..d.spec.train.clone() },
-                ..spec.clone()
-            };
-            let out = runs.join(format!("ablation-{tag}-n{ABLATION_EVENTS}-seed{seed}"));
-            let job = FinetuneJob {
-                site: d.target.clone(),
-                from: source.clone(),
-                events: Some(ABLATION_EVENTS),
-                mode: Mode::FreezeEncoder,
-            };
-            run::finetune(plan, store, &job, &spec, &out)?;
-            preds.push(run::test_predictions(plan, store, &d.target, &out, d.spec.held_back_from, &sampling)?);
-        }
-        let avg: Vec<f32> =
-            (0..all.labels.len()).map(|i| preds.iter().map(|p| p.probs[i]).sum::<f32>() / preds.len() as f32).collect();
-        let per = |m: Metric| preds.iter().filter_map(|p| m(&p.probs, &all.labels)).collect::<Vec<_>>();
-        cells.push(Cell {
-            method: format!("without {group}"),
-            events: ABLATION_EVENTS,
-            roc_auc: per(metrics::roc_auc),
-            pr_auc: per(metrics::pr_auc),
-            roc_auc_ci95: metrics::bootstrap_ci(&all.groups, &avg, &all.labels, metrics::roc_auc, 1000, 7),
-            pr_auc_ci95: metrics::bootstrap_ci(&all.groups, &avg, &all.labels, metrics::pr_auc, 1000, 7),
-            finetuned_minus_this_ci95: None,
-        });
-    }
-    Ok(cells)
-}
-
-/// Runs the experiment, writing bundles under `out/runs/` and the report to `out/report.md` and `out/results.json`.
+/// Runs the experiment, writing bundles under `out/runs/` and the report to `out/report.md`, `out/results.json` and
+/// `out/roc.png`.
 pub fn transfer(plan: &Plan, store: &Store, d: &Design, out: &Path) -> Result<Report, RunError> {
     let t0 = Instant::now();
     let runs = out.join("runs");
+    let held = d.spec.held_back_from;
+    let io = |e| RunError::Io { path: out.display().to_string(), source: e };
+    let (cases, rasters) = run::map_cases(plan, store, &d.target, (held, None, None), &d.map)?;
+    let target = Target { cases, rasters, maps: runs.join("maps") };
+    fs_err::create_dir_all(&target.maps).map_err(io)?;
+    let score = |bundle: &Path| target.bundle(plan, store, &d.target, bundle);
+
     let source = runs.join("source");
     run::pretrain(plan, store, &d.spec, &source, false)?;
-    let test =
-        |bundle: &Path| run::test_predictions(plan, store, &d.target, bundle, d.spec.held_back_from, &d.spec.sampling);
-    let zero_shot = test(&source)?;
     let target_spec = Spec { sites: vec![d.target.clone()], ..d.spec.clone() };
     let adapted = runs.join("adapted");
     run::adapt(plan, store, &d.target, &source, &target_spec, &adapted, 10)?;
+    let coral = runs.join("adapted-coral");
+    let coral_job = run::AdaptJob {
+        site: d.target.clone(),
+        from: source.clone(),
+        method: run::AdaptMethod::Coral,
+        passes: 10,
+        source: Vec::new(),
+        coral: run::CoralParams::default(),
+    };
+    run::adapt_with(plan, store, &coral_job, &target_spec, &coral)?;
+    // The big one: every site with events pretrains one network (validated on the source's later winters only).
+    let big = runs.join("all-sites");
+    let big_spec = Spec { sites: vec![d.source.clone(), d.target.clone()], ..d.spec.clone() };
+    run::pretrain(plan, store, &big_spec, &big, false)?;
 
-    let mut cells = Vec::new();
-    let per_n_seeds = |name: &str, n: usize, preds: Vec<TestPredictions>| (name.to_owned(), n, preds);
-    let mut results = vec![
-        per_n_seeds("zero-shot (source as is)", 0, vec![zero_shot.clone()]),
-        per_n_seeds("adapted (AdaBN), no labels", 0, vec![test(&adapted)?]),
+    let mut results: Vec<(String, usize, Vec<Scored>)> = vec![
+        ("zero-shot (source as is)".into(), 0, vec![score(&source)?]),
+        ("adapted (AdaBN), no labels".into(), 0, vec![score(&adapted)?]),
+        ("adapted (CORAL + AdaBN), no labels".into(), 0, vec![score(&coral)?]),
+        ("all sites pretrained together, as is".into(), 0, vec![score(&big)?]),
     ];
     for &n in d.events.iter().filter(|n| **n > 0) {
-        let (mut scratch, mut frozen, mut full, mut adapted_ft) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let (mut scratch, mut frozen, mut full, mut big_ft) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for &seed in &d.seeds {
             let spec = Spec {
-                sites: vec![d.target.clone()],
                 train: super::fit::TrainParams { seed, epochs: d.finetune_epochs, ..d.spec.train.clone() },
-                ..d.spec.clone()
+                ..target_spec.clone()
             };
             let dir = |m: &str| runs.join(format!("{m}-n{n}-seed{seed}"));
             run::target_only(plan, store, &d.target, Some(n), &spec, &dir("target-only"))?;
-            scratch.push(test(&dir("target-only"))?);
+            scratch.push(score(&dir("target-only"))?);
             for (mode, from, name, acc) in [
                 (Mode::FreezeEncoder, &source, "finetune-frozen", &mut frozen),
-                (Mode::Full { encoder_lr_factor: 0.1 }, &source, "finetune-full", &mut full),
-                (Mode::FreezeEncoder, &adapted, "adapted-finetune-frozen", &mut adapted_ft),
+                (Mode::Full { encoder_lr_factor: super::fit::ENCODER_LR_FACTOR }, &source, "finetune-full", &mut full),
+                (Mode::FreezeEncoder, &big, "all-sites-finetune-frozen", &mut big_ft),
             ] {
                 let job = FinetuneJob { site: d.target.clone(), from: from.clone(), events: Some(n), mode };
                 run::finetune(plan, store, &job, &spec, &dir(name))?;
-                acc.push(test(&dir(name))?);
+                acc.push(score(&dir(name))?);
             }
         }
-        results.push(per_n_seeds("target only (from scratch)", n, scratch));
-        results.push(per_n_seeds("fine-tuned, frozen encoder", n, frozen));
-        results.push(per_n_seeds("fine-tuned, full (encoder lr x0.1)", n, full));
-        results.push(per_n_seeds("adapted (AdaBN) + fine-tuned, frozen", n, adapted_ft));
+        results.push(("target only (from scratch)".into(), n, scratch));
+        results.push(("fine-tuned, frozen encoder".into(), n, frozen));
+        results.push(("fine-tuned, full (encoder lr x0.1)".into(), n, full));
+        results.push(("all sites pretrained, fine-tuned (frozen)".into(), n, big_ft));
     }
-    results.extend(gbt_reference(plan, store, d, &out.join("gbt"), &zero_shot)?);
-    let base = |scores: &Vec<f32>| TestPredictions { probs: scores.clone(), ..zero_shot.clone() };
-    results.push(("slope only".into(), 0, vec![base(&zero_shot.slope)]));
-    results.push(("PRA (Veitinger 2016)".into(), 0, vec![base(&zero_shot.pra)]));
+    results.extend(gbt_reference(plan, store, d, &out.join("gbt"), &target)?);
+    for (name, layer) in evaluate::baselines(&target.rasters) {
+        results.push((format!("{name} alone"), 0, vec![target.layer(name, layer)]));
+    }
+    let past = past_density(store, &d.target, &target.rasters, held)?;
+    results.push((
+        format!("earlier accidents of the target (density, {PAST_SIGMA_M:.0} m kernel)"),
+        0,
+        vec![target.layer("past", &past)],
+    ));
 
-    let (labels, groups) = (&zero_shot.labels, &zero_shot.groups);
-    let mean_probs = |preds: &[TestPredictions]| -> Vec<f32> {
-        (0..labels.len()).map(|i| preds.iter().map(|p| p.probs[i]).sum::<f32>() / preds.len() as f32).collect()
+    let (labels, groups) = (&target.cases.labels, &target.cases.groups);
+    let mean_values = |preds: &[Scored]| -> Vec<f32> {
+        (0..labels.len()).map(|i| preds.iter().map(|p| p.values[i]).sum::<f32>() / preds.len() as f32).collect()
     };
     let frozen_at = |n: usize| {
-        results.iter().find(|(m, k, _)| m.starts_with("fine-tuned, frozen") && *k == n).map(|(_, _, p)| mean_probs(p))
+        results.iter().find(|(m, k, _)| m.starts_with("fine-tuned, frozen") && *k == n).map(|(_, _, p)| mean_values(p))
     };
+    let mut cells = Vec::new();
     for (method, n, preds) in &results {
-        let per = |m: Metric| preds.iter().filter_map(|p| m(&p.probs, labels)).collect::<Vec<_>>();
-        let avg = mean_probs(preds);
-        let ci = |m: Metric| metrics::bootstrap_ci(groups, &avg, labels, m, 1000, 7);
-        // The fine-tuned model at the same N (or at the smallest N for the N-free rows).
-        let reference_n = if *n > 0 { *n } else { d.events.iter().copied().filter(|n| *n > 0).min().unwrap_or(0) };
+        let per = |m: Metric| preds.iter().filter_map(|p| m(&p.values, labels)).collect::<Vec<_>>();
+        let avg = mean_values(preds);
+        let reference_n = if *n > 0 { *n } else { d.events.iter().copied().filter(|n| *n > 0).max().unwrap_or(0) };
         let diff = frozen_at(reference_n)
             .filter(|_| !method.starts_with("fine-tuned, frozen"))
             .and_then(|ft| metrics::bootstrap_diff_ci(groups, &ft, &avg, labels, metrics::roc_auc, 1000, 7));
+        let capture = (0..evaluate::CAPTURE_SHARES.len())
+            .map(|k| preds.iter().map(|p| p.capture[k]).sum::<f64>() / preds.len() as f64)
+            .collect();
         cells.push(Cell {
             method: method.clone(),
             events: *n,
             roc_auc: per(metrics::roc_auc),
             pr_auc: per(metrics::pr_auc),
-            roc_auc_ci95: ci(metrics::roc_auc),
-            pr_auc_ci95: ci(metrics::pr_auc),
+            roc_auc_ci95: metrics::bootstrap_ci(groups, &avg, labels, metrics::roc_auc, 1000, 7),
+            capture,
             finetuned_minus_this_ci95: diff,
         });
     }
-    let ablation = ablation(plan, store, d, &runs, &zero_shot)?;
-    let day_level = day_level(plan, store, &d.source)?;
-    let weather: Vec<String> = ABLATION_GROUPS[2].1.iter().map(|c| c.to_string()).collect();
-    let network_day_level = network_day_level(
-        plan,
-        store,
-        &d.source,
-        &[
-            ("source network", source.as_path(), Vec::new()),
-            ("source network without weather", runs.join("ablation-weather-source").as_path(), weather),
-        ],
-    )?;
+    // ROC curves of the main maps and the baselines (the first seed of each row).
+    let curves: Vec<(String, Vec<(f64, f64)>)> = results
+        .iter()
+        .filter(|(m, n, _)| {
+            *n == 0
+                && (m.starts_with("zero-shot")
+                    || m.starts_with("all sites")
+                    || m.contains("alone")
+                    || m.starts_with("earlier"))
+                || (*n == d.events.iter().copied().max().unwrap_or(0) && m.starts_with("fine-tuned, frozen"))
+        })
+        .filter(|(m, _, _)| !m.starts_with("slope") && !m.starts_with("pra") && !m.starts_with("tpi_1km"))
+        .map(|(m, n, p)| (if *n > 0 { format!("{m}, N = {n}") } else { m.clone() }, p[0].roc.clone()))
+        .collect();
+    let legend = super::report::roc_png(&out.join("roc.png"), &curves)?;
     let report = Report {
         source: d.source.clone(),
         target: d.target.clone(),
-        test_events: groups.iter().collect::<std::collections::BTreeSet<_>>().len(),
-        test_pixels: labels.len(),
+        test_events: target.cases.events(),
+        test_cells: labels.len(),
+        map: d.map.clone(),
         cells,
-        ablation,
-        day_level,
-        network_day_level,
-        temporal_negatives: d.spec.sampling.temporal_negatives,
+        zero_shot_patch_level: run::patch_level(plan, store, &d.target, &source, held, &d.spec.sampling)?,
+        day_level: day_level(plan, store, &d.source)?,
         wall_seconds: t0.elapsed().as_secs_f64(),
     };
-    let io = |e| RunError::Io { path: out.display().to_string(), source: e };
     fs_err::write(out.join("results.json"), serde_json::to_string_pretty(&report).unwrap_or_default()).map_err(io)?;
-    fs_err::write(out.join("report.md"), markdown(&report, d)).map_err(io)?;
+    fs_err::write(
+        out.join("report.md"),
+        markdown(&report, d) + &format!("\n![ROC curves](roc.png)\n\nROC curves: {}.\n", legend.join(", ")),
+    )
+    .map_err(io)?;
+    let _ = fs_err::remove_dir_all(&target.maps);
     Ok(report)
 }
 
-type Rows = Vec<(String, usize, Vec<TestPredictions>)>;
+/// Width of the kernel of the earlier-accidents baseline (m).
+pub const PAST_SIGMA_M: f64 = 1000.0;
 
-/// Gradient-boosted trees on per-pixel terrain + weather (scikit-learn, `scripts/gbt_reference.py`), trained on the
-/// same pixels and the same N-event subsets as the networks and scored on the same test pixels.
-fn gbt_reference(
-    plan: &Plan,
-    store: &Store,
-    d: &Design,
-    dir: &Path,
-    zero_shot: &TestPredictions,
-) -> Result<Rows, RunError> {
+/// The density of `site`'s recorded events before winter `before` on its grid: a Gaussian kernel of
+/// [`PAST_SIGMA_M`] around each (the "climatology" of where accidents happen, a baseline no terrain layer has).
+fn past_density(store: &Store, site: &str, rasters: &SiteRasters, before: i32) -> Result<Vec<f32>, RunError> {
+    let events =
+        crate::ingest::observations::load_events(&store.events(site)).map_err(crate::dataset::DatasetError::from)?;
+    let (w, h) = (rasters.grid.width, rasters.grid.height);
+    let mut counts = vec![0f32; w * h];
+    for e in events.iter().filter(|e| crate::dataset::winter_of(e.date) < before) {
+        counts[e.row * w + e.col] += 1.0;
+    }
+    let sigma = PAST_SIGMA_M / rasters.grid.res_x();
+    let reach = (3.0 * sigma).ceil() as i64;
+    let kernel: Vec<f32> = (-reach..=reach).map(|k| (-(k * k) as f64 / (2.0 * sigma * sigma)).exp() as f32).collect();
+    let blur = |src: &[f32], horizontal: bool| -> Vec<f32> {
+        let mut out = vec![0f32; w * h];
+        for r in 0..h {
+            for c in 0..w {
+                let v = src[r * w + c];
+                if v == 0.0 {
+                    continue;
+                }
+                for (k, kv) in kernel.iter().enumerate() {
+                    let off = k as i64 - reach;
+                    let (cc, rr) = if horizontal { (c as i64 + off, r as i64) } else { (c as i64, r as i64 + off) };
+                    if cc >= 0 && rr >= 0 && (cc as usize) < w && (rr as usize) < h {
+                        out[rr as usize * w + cc as usize] += v * kv;
+                    }
+                }
+            }
+        }
+        out
+    };
+    let mut density = blur(&blur(&counts, true), false);
+    for (i, v) in density.iter_mut().enumerate() {
+        if !rasters.valid(i % w, i / w) {
+            *v = f32::NAN;
+        }
+    }
+    Ok(density)
+}
+
+type Rows = Vec<(String, usize, Vec<Scored>)>;
+
+/// Negative pixels per training window in the trees' tables (all positives are kept).
+const TREE_NEGATIVES_PER_WINDOW: usize = 24;
+
+/// Gradient-boosted trees on the per-pixel channels (scikit-learn, `scripts/gbt_reference.py`), trained on the
+/// networks' training windows (every positive, [`TREE_NEGATIVES_PER_WINDOW`] negatives per window) of the source and
+/// of the same N-event target subsets, and scored on the map's cells.
+fn gbt_reference(plan: &Plan, store: &Store, d: &Design, dir: &Path, target: &Target) -> Result<Rows, RunError> {
     let io = |e: std::io::Error| RunError::Io { path: dir.display().to_string(), source: e };
     fs_err::create_dir_all(dir).map_err(io)?;
     let held = d.spec.held_back_from;
-    let (source, _) = run::samples_of(plan, store, std::slice::from_ref(&d.source), &d.spec.sampling)?;
-    let source = source.subset(&source.by_winter(|w| w < held));
-    let (target, _) = run::samples_of(plan, store, std::slice::from_ref(&d.target), &d.spec.sampling)?;
-    let pool_idx = target.by_winter(|w| w < held);
-    let (pool, test) = (target.subset(&pool_idx), target.subset(&target.by_winter(|w| w >= held)));
-    write_table(&dir.join("source.csv"), &source, false).map_err(io)?;
-    write_table(&dir.join("pool.csv"), &pool, true).map_err(io)?;
-    write_table(&dir.join("test.csv"), &test, true).map_err(io)?;
-    let (_, test_labels, _) = test.labelled(&vec![0.0; test.len() * test.patch * test.patch]);
-    if test_labels != zero_shot.labels {
-        return Err(RunError::Reference("the exported test pixels differ from the networks' test pixels".into()));
-    }
-    let mut subsets = serde_json::Map::new();
+    let before = |e: &crate::ingest::observations::Event| crate::dataset::winter_of(e.date) < held;
+    let (source, _) = run::samples_of(plan, store, std::slice::from_ref(&d.source), &d.spec.sampling, &before)?;
+    write_table(&dir.join("source.csv"), source.thinned_rows(TREE_NEGATIVES_PER_WINDOW)).map_err(io)?;
+    let w = target.rasters.grid.width;
+    let test: Vec<(Vec<f32>, bool, usize)> = target
+        .cases
+        .cells
+        .iter()
+        .zip(&target.cases.labels)
+        .zip(&target.cases.groups)
+        .map(|((&(c, r), &l), &g)| (target.rasters.bands.iter().map(|b| b[r * w + c]).collect(), l, g))
+        .collect();
+    write_table(&dir.join("test.csv"), test).map_err(io)?;
+    // One table per N-event subset (the same events the networks train on, drawn with the same seeds).
+    let events = run::site_events(plan, store, &d.target)?;
+    let pool: Vec<usize> = (0..events.len()).filter(|&i| before(&events[i])).collect();
     for &n in d.events.iter().filter(|n| **n > 0) {
-        let by_seed: serde_json::Map<String, serde_json::Value> = d
-            .seeds
-            .iter()
-            .map(|s| (s.to_string(), serde_json::json!(run::draw_events(&target, &pool_idx, n, *s))))
-            .collect();
-        subsets.insert(n.to_string(), by_seed.into());
+        for &seed in &d.seeds {
+            let ids: std::collections::HashSet<String> =
+                run::draw_events(&events, &pool, n, seed).into_iter().map(|i| events[i].id.clone()).collect();
+            let only = |e: &crate::ingest::observations::Event| ids.contains(&e.id);
+            let (s, _) = run::samples_of(plan, store, std::slice::from_ref(&d.target), &d.spec.sampling, &only)?;
+            let path = dir.join("subsets").join(n.to_string()).join(format!("{seed}.csv"));
+            fs_err::create_dir_all(path.parent().expect("has a parent")).map_err(io)?;
+            write_table(&path, s.thinned_rows(TREE_NEGATIVES_PER_WINDOW)).map_err(io)?;
+        }
     }
-    fs_err::write(dir.join("subsets.json"), serde_json::Value::from(subsets).to_string()).map_err(io)?;
 
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/gbt_reference.py");
     let status = std::process::Command::new("python3").arg(&script).arg(dir).status().map_err(io)?;
@@ -368,19 +378,19 @@ fn gbt_reference(
     }
     let text = fs_err::read_to_string(dir.join("predictions.json")).map_err(io)?;
     let preds: serde_json::Value = serde_json::from_str(&text).map_err(|e| RunError::Reference(e.to_string()))?;
-    let as_pred = |v: &serde_json::Value| TestPredictions {
-        probs: v
-            .as_array()
-            .map(|a| a.iter().map(|x| x.as_f64().unwrap_or(f64::NAN) as f32).collect())
-            .unwrap_or_default(),
-        ..zero_shot.clone()
+    let as_scored = |v: &serde_json::Value| {
+        let values: Vec<f32> =
+            v.as_array().map(|a| a.iter().map(|x| x.as_f64().unwrap_or(f64::NAN) as f32).collect()).unwrap_or_default();
+        let roc = evaluate::roc_curve(&values, &target.cases.labels);
+        // Trees are scored at the map's cells only (no whole-grid map): no capture figures.
+        Scored { values, capture: vec![f64::NAN; evaluate::CAPTURE_SHARES.len()], roc }
     };
     let mut rows: Rows =
-        vec![("trees (HistGradientBoosting), source only".into(), 0, vec![as_pred(&preds["zero-shot"])])];
+        vec![("trees (HistGradientBoosting), source only".into(), 0, vec![as_scored(&preds["zero-shot"])])];
     for &n in d.events.iter().filter(|n| **n > 0) {
         for (key, name) in [("target-only", "trees, target only"), ("pooled", "trees, source + target pooled")] {
-            let seeds: Vec<TestPredictions> =
-                preds[key][n.to_string()].as_object().map(|m| m.values().map(as_pred).collect()).unwrap_or_default();
+            let seeds: Vec<Scored> =
+                preds[key][n.to_string()].as_object().map(|m| m.values().map(as_scored).collect()).unwrap_or_default();
             if !seeds.is_empty() {
                 rows.push((name.into(), n, seeds));
             }
@@ -389,23 +399,16 @@ fn gbt_reference(
     Ok(rows)
 }
 
-/// One row per labelled pixel: the input channels (empty where missing), the label and (target tables) the event.
-fn write_table(path: &Path, s: &crate::dataset::Samples, with_event: bool) -> std::io::Result<()> {
+/// One row per pixel: the input channels (empty where missing) and the label.
+fn write_table(path: &Path, rows: Vec<(Vec<f32>, bool, usize)>) -> std::io::Result<()> {
     let mut w = csv::Writer::from_path(path).map_err(std::io::Error::other)?;
-    let mut header: Vec<String> = crate::dataset::CHANNELS.iter().map(|c| c.to_string()).collect();
+    let mut header: Vec<String> = CHANNELS.iter().map(|c| c.to_string()).collect();
     header.push("label".into());
-    if with_event {
-        header.push("event".into());
-    }
     w.write_record(&header).map_err(std::io::Error::other)?;
-    let (_, labels, events) = s.labelled(&vec![0.0; s.len() * s.patch * s.patch]);
-    for ((row, label), event) in s.labelled_rows().into_iter().zip(labels).zip(events) {
+    for (row, label, _) in rows {
         let mut rec: Vec<String> =
             row.iter().map(|v| if v.is_finite() { v.to_string() } else { String::new() }).collect();
         rec.push((label as u8).to_string());
-        if with_event {
-            rec.push(event.to_string());
-        }
         w.write_record(&rec).map_err(std::io::Error::other)?;
     }
     w.flush()
@@ -427,59 +430,48 @@ fn ci(c: Option<(f64, f64)>) -> String {
     c.map_or("n/a".into(), |(a, b)| format!("[{a:.3}, {b:.3}]"))
 }
 
-/// The report as a Markdown table.
+/// The report as Markdown tables.
 pub fn markdown(r: &Report, d: &Design) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "Target `{}` (source `{}`), test winters from {}: {} events, {} labelled pixels. Seeds: {}. Wall time {:.0} s.\n",
+        "Target `{}` (source `{}`), test winters from {}: the map at {} events, each against {} controls (valid cells \
+         uniform within {:.0} km, seed {}); {} scored cells. Seeds: {}. Wall time {:.0} s.\n",
         r.target,
         r.source,
         d.spec.held_back_from,
         r.test_events,
-        r.test_pixels,
+        r.map.controls,
+        r.map.radius_m / 1000.0,
+        r.map.seed,
+        r.test_cells,
         d.seeds.len(),
         r.wall_seconds
     );
-    let _ = writeln!(s, "| method | N | ROC-AUC (mean ± sd over seeds) | 95% CI | PR-AUC | 95% CI | fine-tuned (frozen) minus this, ROC-AUC 95% CI |");
-    let _ = writeln!(s, "|---|---|---|---|---|---|---|");
+    let top = d.events.iter().copied().max().unwrap_or(0);
+    let _ = writeln!(s, "| method | N | map ROC-AUC (mean ± sd over seeds) | 95% CI | events in top 10/20/30 % of release terrain | fine-tuned (frozen, N = {top}) minus this, 95% CI |");
+    let _ = writeln!(s, "|---|---|---|---|---|---|");
     for c in &r.cells {
+        let capture = if c.capture.iter().all(|v| v.is_finite()) {
+            c.capture.iter().map(|v| format!("{:.0} %", 100.0 * v)).collect::<Vec<_>>().join(" / ")
+        } else {
+            "-".into()
+        };
         let _ = writeln!(
             s,
-            "| {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {capture} | {} |",
             c.method,
             if c.events == 0 { "-".into() } else { c.events.to_string() },
             mean_sd(&c.roc_auc),
             ci(c.roc_auc_ci95),
-            mean_sd(&c.pr_auc),
-            ci(c.pr_auc_ci95),
             ci(c.finetuned_minus_this_ci95)
         );
     }
-    let _ = writeln!(s, "\nFeature ablation: fine-tuned (frozen encoder) on {ABLATION_EVENTS} target events, one channel group left out of pretraining and fine-tuning.\n");
-    let _ = writeln!(s, "| channels | ROC-AUC (mean ± sd over seeds) | 95% CI | PR-AUC | 95% CI |");
-    let _ = writeln!(s, "|---|---|---|---|---|");
-    if let Some(all) =
-        r.cells.iter().find(|c| c.method.starts_with("fine-tuned, frozen") && c.events == ABLATION_EVENTS)
-    {
+    if let Some(p) = r.zero_shot_patch_level {
         let _ = writeln!(
             s,
-            "| all | {} | {} | {} | {} |",
-            mean_sd(&all.roc_auc),
-            ci(all.roc_auc_ci95),
-            mean_sd(&all.pr_auc),
-            ci(all.pr_auc_ci95)
-        );
-    }
-    for c in &r.ablation {
-        let _ = writeln!(
-            s,
-            "| {} | {} | {} | {} | {} |",
-            c.method,
-            mean_sd(&c.roc_auc),
-            ci(c.roc_auc_ci95),
-            mean_sd(&c.pr_auc),
-            ci(c.pr_auc_ci95)
+            "\nTraining diagnostic, not a result: the source network's patch-level ROC-AUC on the target's held-back \
+             training-style windows is {p:.3}."
         );
     }
     if let Some(dl) = &r.day_level {
@@ -501,35 +493,10 @@ pub fn markdown(r: &Report, d: &Design) -> String {
             );
         }
     }
-    for n in &r.network_day_level {
-        let f = |v: Option<f64>| v.map_or("n/a".into(), |v| format!("{v:.3}"));
-        for (how, sc, c) in [("max", &n.max, n.max_roc_auc_ci95), ("mean", &n.mean, n.mean_roc_auc_ci95)] {
-            let _ = writeln!(
-                s,
-                "| {} ({how} over {} patches per region) | {} / {} | {} | {} | {} |",
-                n.model,
-                n.anchors_per_region,
-                sc.positives,
-                sc.n,
-                f(sc.roc_auc),
-                ci(c),
-                f(sc.pr_auc)
-            );
-        }
-    }
-    if r.day_level.is_some() {
-        let _ = writeln!(
-            s,
-            "\nThe source network was pretrained with {} temporal negative(s) per Swiss event of 2018-2021 (the \
-             event's patch on other days of its winter without a recorded accident within the context radius; weather \
-             of the event day and of those days from the regional exports).",
-            r.temporal_negatives
-        );
-    }
     let _ = writeln!(
         s,
-        "\nIntervals resample test events (1000 replicates) on the seed-averaged predictions. With a few dozen test \
-         events, AUC differences under about 0.04 are within noise."
+        "\nIntervals resample test events (1000 replicates) on the seed-averaged values. With a few dozen test events, \
+         AUC differences under about 0.04 are within noise."
     );
     s
 }

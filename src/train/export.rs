@@ -38,6 +38,7 @@ pub fn export(plan: &Plan, store: &Store, spec: &Spec, out: &Path) -> Result<Exp
         info: Info {
             channels: CHANNELS.iter().map(|c| c.to_string()).collect(),
             patch: spec.sampling.patch,
+            context: spec.sampling.context,
             norm_mean,
             norm_std,
             resolution_m: res,

@@ -27,6 +27,9 @@ pub enum Mode {
     Full { encoder_lr_factor: f64 },
 }
 
+/// The encoder's share of the learning rate in full fine-tuning.
+pub const ENCODER_LR_FACTOR: f64 = 0.1;
+
 /// Optimisation hyper-parameters.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TrainParams {

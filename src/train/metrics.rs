@@ -262,6 +262,18 @@ pub fn bootstrap_diff_ci(
     })
 }
 
+/// 95 % percentile interval of the mean of `values` (e.g. pairwise wins: a stratified ROC-AUC), resampling groups as
+/// [`bootstrap_ci`] does.
+///
+/// # Panics
+/// When `groups` and `values` differ in length.
+pub fn bootstrap_mean_ci(groups: &[usize], values: &[f64], reps: usize, seed: u64) -> Option<(f64, f64)> {
+    check_lengths(groups, values);
+    percentile_interval(groups, reps, seed, |idx| {
+        (!idx.is_empty()).then(|| idx.iter().map(|&i| values[i]).sum::<f64>() / idx.len() as f64)
+    })
+}
+
 /// Runs the group bootstrap: `stat` gets the sample indices of each replicate; returns the [`INTERVAL`] percentiles of
 /// its defined, non-NaN values.
 fn percentile_interval(

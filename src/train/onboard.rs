@@ -8,22 +8,13 @@
 //!
 //! The bundle lands in `<root>/bundles/<site>/` ([`Store::bundle`]); the daily `predict` stage reads it from there.
 //!
-//! **Danger levels** ([`calibrate`]): the probability (after the release gate of [`crate::predict`]) at which each
-//! level begins is set from the site's validation
-//! winters (those from `held_back_from` on, never trained on) by a recall rule over the validation start-zone cells
-//! on release terrain: level 2 or more holds [`LEVEL_RECALL`]`[0]` = 95 % of them on their day, level 3 or more 80 %, level 4 or more 50 %,
-//! level 5 20 %. A duty officer can read a level-3 zone as "where four in five recorded releases of past winters
-//! fell". The rule is fixed; the thresholds follow the model, so every new bundle is recalibrated.
-use std::path::Path;
-
+//! The risk classes of the published maps are calibrated on the daily product over held-back winters, by
+//! `avarisk verify` ([`crate::evaluate::season`]).
 use super::fit::Mode;
 use super::run::{self, FinetuneJob, RunError, Spec};
 use crate::config::{ModelMode, Plan, Site, TrainStage};
 use crate::model::unet::UNetConfig;
 use crate::store::Store;
-
-/// Share of validation start zones at or above levels 2, 3, 4 and 5 (the calibration rule).
-pub const LEVEL_RECALL: [f64; 4] = [0.95, 0.80, 0.50, 0.20];
 
 fn spec_for(site: &Site, stage: &TrainStage) -> Spec {
     Spec {
@@ -40,8 +31,101 @@ fn plan_of(site: &Site) -> Plan {
     Plan { sites: vec![site.clone()], pipelines: Default::default() }
 }
 
-/// Gives `site` its bundle at `store.bundle(site)`; the message says how.
+/// Gives `site` its bundle at `store.bundle(site)`: the susceptibility network, then the day-level hazard model
+/// beside it; the message says how.
 pub fn model_unit(site: &Site, stage: &TrainStage, store: &Store) -> Result<String, RunError> {
+    let Some(model) = &site.model else {
+        return Ok("skipped: the site has no [model]".into());
+    };
+    let network = network_unit(site, stage, store)?;
+    let hazard = hazard_unit(site, stage.held_back_from, store, model.from.as_deref())?;
+    Ok(format!("{network}; {hazard}"))
+}
+
+/// The site's hazard model ([`crate::hazard`]) in its bundle: a source site's is fitted on its own region-days of
+/// the winters before `held_back_from` (its regional exports and records); a target's is its source's, standardised
+/// by the target's climatology, with the intercept re-fitted on the target's own days when they suffice.
+pub fn hazard_unit(site: &Site, held_back_from: i32, store: &Store, from: Option<&str>) -> Result<String, RunError> {
+    use crate::hazard::{self, Climatology, HazardModel};
+    let days = crate::dataset::days::site_days(site, store)?;
+    let climatology = days.as_ref().and_then(|(d, _)| Climatology::of(d));
+    let before = |d: &crate::dataset::days::Days| -> Vec<usize> {
+        (0..d.y.len()).filter(|&i| d.winter[i] < held_back_from).collect()
+    };
+    let model = match from {
+        None => {
+            let (Some((days, _)), Some(climatology)) = (&days, climatology) else {
+                return Err(RunError::Empty {
+                    what: "hazard",
+                    hint: format!(
+                        "{}: a source site needs regional daily weather ({}/*.csv) to fit its day-level hazard",
+                        site.dir.display(),
+                        crate::dataset::days::REGIONAL_DIR
+                    ),
+                });
+            };
+            let idx = before(days);
+            if !idx.iter().any(|&i| days.y[i]) {
+                return Err(RunError::Empty {
+                    what: "hazard",
+                    hint: format!(
+                        "no accident day of `{}` before winter {held_back_from} in its regional weather",
+                        site.id
+                    ),
+                });
+            }
+            let (weights, bias) = hazard::fit(days, &idx, &climatology);
+            let mut m = HazardModel {
+                features: crate::dataset::days::DAY_FEATURES.iter().map(|c| c.name().to_owned()).collect(),
+                weights,
+                bias,
+                climatology,
+                alert_threshold: 0.5,
+                fitted_on: format!(
+                    "{}: {} region-days of winters before {held_back_from}/{} ({} with a recorded accident)",
+                    site.id,
+                    idx.len(),
+                    (held_back_from + 1) % 100,
+                    idx.iter().filter(|&&i| days.y[i]).count()
+                ),
+            };
+            let h: Vec<f64> = idx.iter().map(|&i| m.hazard(&days.x[i])).collect();
+            let y: Vec<bool> = idx.iter().map(|&i| days.y[i]).collect();
+            m.alert_threshold = hazard::alert_threshold(&h, &y);
+            m
+        }
+        Some(source) => {
+            let parent = HazardModel::load(&store.bundle(source)).map_err(|e| RunError::Reference(e.to_string()))?;
+            let mut m = parent.for_site(climatology.unwrap_or_else(|| parent.climatology.clone()));
+            let refit = days.as_ref().and_then(|(d, _)| hazard::refit_intercept(&m, d, &before(d)));
+            m.fitted_on = format!(
+                "{}, carried to {} ({}; intercept {})",
+                parent.fitted_on,
+                site.id,
+                if days.is_some() {
+                    "the site's own climatology"
+                } else {
+                    "no regional weather: the source's climatology"
+                },
+                if refit.is_some() {
+                    "re-fitted on the site's days"
+                } else {
+                    "the source's: too few accident days to re-fit"
+                }
+            );
+            if let Some(b) = refit {
+                m.bias = b;
+            }
+            m
+        }
+    };
+    let dir = store.bundle(&site.id);
+    model.save(&dir).map_err(|e| RunError::Reference(e.to_string()))?;
+    Ok(format!("hazard model ({}, alert from {:.3})", model.fitted_on, model.alert_threshold))
+}
+
+/// Gives `site` its susceptibility network at `store.bundle(site)`.
+fn network_unit(site: &Site, stage: &TrainStage, store: &Store) -> Result<String, RunError> {
     let Some(model) = &site.model else {
         return Ok("skipped: the site has no [model]".into());
     };
@@ -70,7 +154,7 @@ pub fn model_unit(site: &Site, stage: &TrainStage, store: &Store) -> Result<Stri
         ModelMode::Adapt => None,
         _ if site.observations.is_empty() => None,
         ModelMode::Freeze => Some(Mode::FreezeEncoder),
-        ModelMode::Full => Some(Mode::Full { encoder_lr_factor: 0.1 }),
+        ModelMode::Full => Some(Mode::Full { encoder_lr_factor: super::fit::ENCODER_LR_FACTOR }),
     };
     match mode {
         Some(mode) => {
@@ -89,83 +173,4 @@ pub fn model_unit(site: &Site, stage: &TrainStage, store: &Store) -> Result<Stri
             Ok(format!("adapted from {} (AdaBN, domain shift {shift:.2}): {}", source.display(), out.display()))
         }
     }
-}
-
-/// Danger-level thresholds calibrated on a site's validation winters.
-#[derive(Debug, Clone)]
-pub struct Calibration {
-    pub thresholds: [f32; 4],
-    /// Validation start zones and matched non-release cells used.
-    pub positives: usize,
-    pub negatives: usize,
-    /// Share of non-release cells at or above each level (how much area each level costs).
-    pub negative_share: [f64; 4],
-    pub rule: String,
-}
-
-impl Calibration {
-    /// The `[danger]` table to paste into the site's site.toml.
-    pub fn toml(&self) -> String {
-        let t: Vec<String> = self.thresholds.iter().map(|v| format!("{v:.4}")).collect();
-        format!("[danger]\nthresholds = [{}]\ncalibration = \"{}\"\n", t.join(", "), self.rule)
-    }
-}
-
-/// Thresholds from the bundle at `bundle` on `site`'s winters from `from_winter` on (see the module doc).
-pub fn calibrate(
-    site: &Site,
-    store: &Store,
-    bundle: &Path,
-    from_winter: i32,
-    stage: &TrainStage,
-) -> Result<Calibration, RunError> {
-    let mut t = run::test_predictions(&plan_of(site), store, &site.id, bundle, from_winter, &stage.sampling)?;
-    // The map multiplies the network's probability by the release gate: calibrate on the same values.
-    t.probs.iter_mut().zip(&t.slope).for_each(|(p, s)| *p *= crate::predict::release_gate(*s));
-    // Start zones are recorded to ~100 m, so some labelled cells lie on flat ground the gate closes: the quantiles
-    // are taken over start-zone cells on release terrain (gate open at least partly).
-    let mut pos: Vec<f32> = t
-        .probs
-        .iter()
-        .zip(&t.labels)
-        .zip(&t.slope)
-        .filter(|((_, l), s)| **l && crate::predict::release_gate(**s) > 0.0)
-        .map(|((p, _), _)| *p)
-        .collect();
-    let neg: Vec<f32> = t.probs.iter().zip(&t.labels).filter(|(_, l)| !**l).map(|(p, _)| *p).collect();
-    if pos.len() < 10 {
-        return Err(RunError::Empty {
-            what: "calibration",
-            hint: format!(
-                "only {} start-zone cells of `{}` from winter {from_winter} on; 10 needed",
-                pos.len(),
-                site.id
-            ),
-        });
-    }
-    pos.sort_by(f32::total_cmp);
-    let mut thresholds = [0f32; 4];
-    for (k, recall) in LEVEL_RECALL.iter().enumerate() {
-        // The probability with `recall` of the start zones at or above it.
-        let i = (((1.0 - recall) * pos.len() as f64).floor() as usize).min(pos.len() - 1);
-        thresholds[k] = pos[i].clamp(1e-4, 0.9999);
-        if k > 0 && thresholds[k] <= thresholds[k - 1] {
-            thresholds[k] = (thresholds[k - 1] + 1e-4).min(0.9999);
-        }
-    }
-    let negative_share = thresholds.map(|th| neg.iter().filter(|p| **p >= th).count() as f64 / neg.len().max(1) as f64);
-    let bundle_name = bundle.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    Ok(Calibration {
-        thresholds,
-        positives: pos.len(),
-        negatives: neg.len(),
-        negative_share,
-        rule: format!(
-            "avarisk calibrate: levels >= 2..5 hold 95/80/50/20 % of {} validation start-zone cells on release terrain (winters {}/{} on), bundle {}",
-            pos.len(),
-            from_winter,
-            (from_winter + 1) % 100,
-            bundle_name
-        ),
-    })
 }

@@ -8,9 +8,11 @@ use serde::Serialize;
 use tch::{nn, Tensor};
 
 use super::fit::{self, FitReport, Mode, TrainParams};
-use super::metrics::{self, Scores};
+use super::metrics;
 use crate::config::Plan;
-use crate::dataset::{self, Samples, SamplingParams, CHANNELS};
+use crate::dataset::{self, winter_of, Samples, SamplingParams, SiteRasters, CHANNELS};
+use crate::evaluate::{Cases, MapDesign};
+use crate::ingest::observations::Event;
 use crate::model::align;
 use crate::model::bundle::{self, BundleMeta, Versions};
 use crate::model::device;
@@ -53,19 +55,24 @@ pub struct Spec {
     pub unet: UNetConfig,
 }
 
-/// Samples of `sites` concatenated (events re-indexed per site so groups stay distinct).
+/// Which recorded events a set of windows takes as positives (the others' start zones stay unlabelled).
+pub type Positive<'a> = &'a dyn Fn(&Event) -> bool;
+
+/// Windows of `sites` concatenated (events re-indexed per site so groups stay distinct), positives chosen by
+/// `positive`.
 pub fn samples_of(
     plan: &Plan,
     store: &Store,
     sites: &[String],
     sampling: &SamplingParams,
+    positive: Positive,
 ) -> Result<(Samples, f64), RunError> {
     let mut all: Option<Samples> = None;
     let mut res = 0.0;
     for id in sites {
         let site = plan.site(id).ok_or_else(|| RunError::Site(id.clone()))?;
         res = site.grid.res_x();
-        let s = dataset::build(site, store, sampling)?;
+        let s = dataset::build(site, store, sampling, positive)?;
         if let Some(acc) = &mut all {
             acc.append(s);
         } else {
@@ -75,12 +82,14 @@ pub fn samples_of(
     Ok((all.unwrap_or_default(), res))
 }
 
-/// The patches of `spec.sites` split by winter: training before `spec.held_back_from`, validation from it on; and the
-/// sites' resolution. What pretraining and the dataset export train on.
+/// The windows of `spec.sites` split by winter: training before `spec.held_back_from` (every site), validation from
+/// it on (the first site only: the others' later winters may be another experiment's test winters); and the sites'
+/// resolution. What pretraining and the dataset export train on.
 pub fn source_split(plan: &Plan, store: &Store, spec: &Spec) -> Result<(Samples, Samples, f64), RunError> {
-    let (samples, res) = samples_of(plan, store, &spec.sites, &spec.sampling)?;
-    let train = samples.subset(&samples.by_winter(|w| w < spec.held_back_from));
-    let val = samples.subset(&samples.by_winter(|w| w >= spec.held_back_from));
+    let held = spec.held_back_from;
+    let (before, from) = (|e: &Event| winter_of(e.date) < held, |e: &Event| winter_of(e.date) >= held);
+    let (train, res) = samples_of(plan, store, &spec.sites, &spec.sampling, &before)?;
+    let (val, _) = samples_of(plan, store, &spec.sites[..1.min(spec.sites.len())], &spec.sampling, &from)?;
     if train.is_empty() {
         return Err(RunError::Empty {
             what: "training",
@@ -118,7 +127,7 @@ pub fn pretrain(plan: &Plan, store: &Store, spec: &Spec, out: &Path, resume: boo
     let meta = |report: Option<&FitReport>, epochs: usize| BundleMeta {
         metrics: serde_json::json!({ "sites": spec.sites, "held_back_from": spec.held_back_from, "train_patches": train.len(), "val_patches": val.len(), "epochs_done": done + epochs, "fit": report }),
         data_hash: data_hash(&train),
-        ..new_meta(out, (&mean, &std), res, spec.sampling.patch as i64, unet_config(&spec.unet))
+        ..new_meta(out, (&mean, &std), res, window(&spec.sampling), unet_config(&spec.unet))
     };
     fit_and_save(&unet, vs, &train, &val, (&mean, &std), &params, Mode::All, out, meta)
 }
@@ -139,6 +148,10 @@ pub fn finetune(plan: &Plan, store: &Store, job: &FinetuneJob, spec: &Spec, out:
     let FinetuneJob { site, from, events, mode } = job;
     let (site, events, mode) = (site.as_str(), *events, *mode);
     let (vs, unet, parent) = load_for_site(plan, site, from)?;
+    // The target's windows are drawn as the parent's were (its window and context).
+    let sampling =
+        SamplingParams { patch: parent.patch as usize, context: parent.context as usize, ..spec.sampling.clone() };
+    let spec = &Spec { sampling, ..spec.clone() };
     let (pool, fit_part, val_part, res) = target_training(plan, store, site, events, spec)?;
     let shift = report_domain_shift(&parent, &pool, site);
     let (mean, std) = (parent.norm_mean.clone(), parent.norm_std.clone());
@@ -147,7 +160,7 @@ pub fn finetune(plan: &Plan, store: &Store, job: &FinetuneJob, spec: &Spec, out:
         metrics: serde_json::json!({ "site": site, "mode": format!("{mode:?}"), "events": events, "train_patches": fit_part.len(), "domain_shift": shift, "fit": report }),
         parent: Some(parent_name.clone()),
         data_hash: data_hash(&fit_part),
-        ..new_meta(out, (&mean, &std), res, parent.patch, parent.unet.clone())
+        ..new_meta(out, (&mean, &std), res, (parent.patch, parent.context), parent.unet.clone())
     };
     fit_and_save(&unet, vs, &fit_part, &val_part, (&mean, &std), &spec.train, mode, out, meta)
 }
@@ -170,71 +183,47 @@ pub fn target_only(
     let meta = |report: Option<&FitReport>, _epochs: usize| BundleMeta {
         metrics: serde_json::json!({ "site": site, "events": events, "train_patches": fit_part.len(), "fit": report }),
         data_hash: data_hash(&fit_part),
-        ..new_meta(out, (&mean, &std), res, spec.sampling.patch as i64, cfg.clone())
+        ..new_meta(out, (&mean, &std), res, window(&spec.sampling), cfg.clone())
     };
     fit_and_save(&unet, vs, &fit_part, &val_part, (&mean, &std), &spec.train, Mode::All, out, meta)
 }
 
-/// Scores of a bundle on a site's events from winter `from_winter` on, with the slope-only and PRA baselines.
+/// A bundle's map scored at a site's held-back events ([`crate::evaluate`]), with the baselines on the same cells.
 #[derive(Debug, Clone, Serialize)]
 pub struct Evaluation {
     pub site: String,
     pub from_winter: i32,
     pub events: usize,
-    pub model: Scores,
-    pub model_roc_auc_ci95: Option<(f64, f64)>,
-    pub slope_only: Scores,
-    pub pra: Scores,
+    pub design: MapDesign,
+    /// The map first, then the baselines.
+    pub rows: Vec<crate::evaluate::Row>,
+    /// Training diagnostic: ROC-AUC on the labelled pixels of the held-back events' training-style windows.
+    pub patch_level_roc_auc: Option<f64>,
+    /// Map value against the observed share of event cells, per bin, over the scored cells.
     pub reliability: Vec<metrics::ReliabilityBin>,
-}
-
-/// A bundle's predictions on the labelled pixels of a site's held-back winters, with the baselines' scores.
-#[derive(Debug, Clone)]
-pub struct TestPredictions {
-    pub probs: Vec<f32>,
-    pub labels: Vec<bool>,
-    /// Event of each pixel (the bootstrap unit).
-    pub groups: Vec<usize>,
-    /// Slope (degrees) and PRA membership at the same pixels: the slope-only and PRA baselines.
-    pub slope: Vec<f32>,
-    pub pra: Vec<f32>,
-}
-
-/// Runs the bundle at `bundle_dir` on `site`'s patches from winter `from_winter` on (matched negatives drawn with
-/// `sampling`, so every model is scored on the same pixels).
-pub fn test_predictions(
-    plan: &Plan,
-    store: &Store,
-    site: &str,
-    bundle_dir: &Path,
-    from_winter: i32,
-    sampling: &SamplingParams,
-) -> Result<TestPredictions, RunError> {
-    test_predictions_between(plan, store, site, bundle_dir, (from_winter, None, None), sampling)
 }
 
 /// Events scored: from a winter on, and optionally between two days (inclusive).
 pub type EvalWindow = (i32, Option<chrono::NaiveDate>, Option<chrono::NaiveDate>);
 
-/// As [`test_predictions`], on the events of `window` only.
-pub fn test_predictions_between(
+/// The scored cells of `site`'s events in `window`, with the site's rasters.
+pub fn map_cases(
     plan: &Plan,
     store: &Store,
     site: &str,
-    bundle_dir: &Path,
     (from_winter, from, to): EvalWindow,
-    sampling: &SamplingParams,
-) -> Result<TestPredictions, RunError> {
-    let (vs, unet, meta) = load_for_site(plan, site, bundle_dir)?;
-    let sampling = SamplingParams { patch: meta.patch as usize, ..sampling.clone() };
-    let (samples, _) = samples_of(plan, store, &[site.to_owned()], &sampling)?;
-    let in_range = |i: &usize| {
-        let d = samples.events[samples.event[*i]].date;
-        from.is_none_or(|f| d >= f) && to.is_none_or(|t| d <= t)
-    };
-    let idx: Vec<usize> = samples.by_winter(|w| w >= from_winter).into_iter().filter(in_range).collect();
-    let test = samples.subset(&idx);
-    if test.is_empty() {
+    design: &MapDesign,
+) -> Result<(Cases, SiteRasters), RunError> {
+    plan.site(site).ok_or_else(|| RunError::Site(site.into()))?;
+    let rasters = SiteRasters::load(store, site)?;
+    let events: Vec<_> = crate::ingest::observations::load_events(&store.events(site))
+        .map_err(dataset::DatasetError::from)?
+        .into_iter()
+        .filter(|e| dataset::winter_of(e.date) >= from_winter)
+        .filter(|e| from.is_none_or(|f| e.date >= f) && to.is_none_or(|t| e.date <= t))
+        .collect();
+    let cases = crate::evaluate::cases(&rasters, &events, design);
+    if cases.labels.is_empty() {
         return Err(RunError::Empty {
             what: "test",
             hint: format!(
@@ -244,46 +233,87 @@ pub fn test_predictions_between(
             ),
         });
     }
-    let (x, ..) = test.tensors(&meta.norm_mean, &meta.norm_std, vs.device())?;
-    let probs = fit::predict(&unet, &x, 256)?;
-    let (probs, labels, groups) = test.labelled(&probs);
-    Ok(TestPredictions {
-        probs,
-        labels,
-        groups,
-        slope: test.channel_at_labels("slope"),
-        pra: test.channel_at_labels("pra"),
-    })
+    Ok((cases, rasters))
 }
 
-/// Scores a bundle on a site's held-back winters, with the slope-only and PRA baselines.
+/// The bundle's map of `site`, predicted over the whole grid exactly as the daily `predict` stage does (terrain
+/// only: the network has no weather channel), written to `dest`; returns the whole grid and its width.
+pub fn predict_map(
+    plan: &Plan,
+    store: &Store,
+    site: &str,
+    bundle_dir: &Path,
+    dest: &Path,
+) -> Result<(Vec<f32>, usize), RunError> {
+    let s = plan.site(site).ok_or_else(|| RunError::Site(site.into()))?;
+    let meta = bundle::read_meta(bundle_dir)?;
+    bundle::check_compatible(&meta, &channel_names(), s.grid.res_x())?;
+    let inputs = crate::predict::Inputs { dem: store.dem(site), terrain: store.terrain(site), weather: None };
+    let date = chrono::Utc::now().date_naive();
+    crate::predict::predict(&inputs, bundle_dir, date, &Default::default(), dest, device())
+        .map_err(|e| RunError::Reference(format!("map of {}: {e}", bundle_dir.display())))?;
+    crate::evaluate::read_grid(dest).map_err(|e| RunError::Reference(e.to_string()))
+}
+
+/// ROC-AUC of the bundle on the labelled pixels of `site`'s training-style windows of the winters from
+/// `from_winter` on: the training diagnostic, not what users see.
+pub fn patch_level(
+    plan: &Plan,
+    store: &Store,
+    site: &str,
+    bundle_dir: &Path,
+    from_winter: i32,
+    sampling: &SamplingParams,
+) -> Result<Option<f64>, RunError> {
+    let (vs, unet, meta) = load_for_site(plan, site, bundle_dir)?;
+    let sampling = SamplingParams { patch: meta.patch as usize, context: meta.context as usize, ..sampling.clone() };
+    let later = |e: &Event| winter_of(e.date) >= from_winter;
+    let (test, _) = samples_of(plan, store, &[site.to_owned()], &sampling, &later)?;
+    if test.is_empty() {
+        return Ok(None);
+    }
+    let (x, ..) = test.tensors(&meta.norm_mean, &meta.norm_std, vs.device())?;
+    let probs = fit::predict(&unet, &x, 16)?;
+    let (s, l, _) = test.labelled(&probs);
+    Ok(metrics::roc_auc(&s, &l))
+}
+
+/// Scores the bundle's map on a site's held-back events with the baselines on the same cells; the map is written to
+/// a scratch file under the store's root.
 pub fn evaluate(
     plan: &Plan,
     store: &Store,
     site: &str,
     bundle_dir: &Path,
     window: EvalWindow,
-    sampling: &SamplingParams,
+    design: &MapDesign,
 ) -> Result<Evaluation, RunError> {
-    let from_winter = window.0;
-    let t = test_predictions_between(plan, store, site, bundle_dir, window, sampling)?;
-    let events: std::collections::BTreeSet<usize> = t.groups.iter().copied().collect();
+    let (cases, rasters) = map_cases(plan, store, site, window, design)?;
+    let io = |e| RunError::Io { path: store.root().display().to_string(), source: e };
+    fs_err::create_dir_all(store.root()).map_err(io)?;
+    let scratch = tempfile::tempdir_in(store.root()).map_err(io)?;
+    let (map, width) =
+        predict_map(plan, store, site, bundle_dir, &crate::evaluate::map_path(scratch.path(), bundle_dir))?;
+    let slope = &rasters.bands[CHANNELS.iter().position(|c| *c == "slope").expect("slope channel")];
+    let mut rows = vec![crate::evaluate::score("map", &map, width, slope, &cases)];
+    for (name, layer) in crate::evaluate::baselines(&rasters) {
+        rows.push(crate::evaluate::score(name, layer, width, slope, &cases));
+    }
+    let probs = crate::evaluate::at(&map, width, &cases.cells);
     Ok(Evaluation {
         site: site.into(),
-        from_winter,
-        events: events.len(),
-        model: metrics::score(&t.probs, &t.labels),
-        model_roc_auc_ci95: metrics::bootstrap_ci(&t.groups, &t.probs, &t.labels, metrics::roc_auc, 1000, 7),
-        // Slope and PRA are monotone scores, not probabilities: no Brier score.
-        slope_only: Scores { brier: None, ..metrics::score(&t.slope, &t.labels) },
-        pra: Scores { brier: None, ..metrics::score(&t.pra, &t.labels) },
-        reliability: metrics::reliability(&t.probs, &t.labels, 10),
+        from_winter: window.0,
+        events: cases.events(),
+        design: design.clone(),
+        rows,
+        patch_level_roc_auc: patch_level(plan, store, site, bundle_dir, window.0, &SamplingParams::default())?,
+        reliability: metrics::reliability(&probs, &cases.labels, 10),
     })
 }
 
-/// A site's patches before `spec.held_back_from` (the pool), the `events` drawn from them split into fitting and
-/// validation parts (the latest fifth of the events validates; the held-back test winters are never touched), and the
-/// site's resolution.
+/// A site's windows of its events before `spec.held_back_from` (the pool), and those of `events` of them drawn at
+/// random (seeded; all when `None`) split into fitting and validation parts (the latest fifth of the drawn events
+/// validates; the held-back test winters are never touched), and the site's resolution.
 fn target_training(
     plan: &Plan,
     store: &Store,
@@ -291,17 +321,35 @@ fn target_training(
     events: Option<usize>,
     spec: &Spec,
 ) -> Result<(Samples, Samples, Samples, f64), RunError> {
-    let (samples, res) = samples_of(plan, store, &[site.to_owned()], &spec.sampling)?;
-    let pool_idx = samples.by_winter(|w| w < spec.held_back_from);
-    let train = limit_events(&samples, &pool_idx, events, spec.train.seed);
-    if train.is_empty() {
+    let all = site_events(plan, store, site)?;
+    let pool: Vec<usize> = (0..all.len()).filter(|&i| winter_of(all[i].date) < spec.held_back_from).collect();
+    let drawn: Vec<usize> = match events {
+        Some(n) => draw_events(&all, &pool, n, spec.train.seed).into_iter().collect(),
+        None => pool.clone(),
+    };
+    if drawn.is_empty() {
         return Err(RunError::Empty {
             what: "training",
             hint: format!("no event of `{site}` before winter {}", spec.held_back_from),
         });
     }
-    let (fit_part, val_part) = split_latest(&train, 0.2);
-    Ok((samples.subset(&pool_idx), fit_part, val_part, res))
+    let mut by_date = drawn.clone();
+    by_date.sort_by_key(|&i| (all[i].date, i));
+    let n_val = ((by_date.len() as f64) * 0.2).round() as usize;
+    let ids = |idx: &[usize]| -> std::collections::HashSet<String> { idx.iter().map(|&i| all[i].id.clone()).collect() };
+    let (fit_ids, val_ids, pool_ids) =
+        (ids(&by_date[..by_date.len() - n_val]), ids(&by_date[by_date.len() - n_val..]), ids(&pool));
+    let site = [site.to_owned()];
+    let (fit_part, res) = samples_of(plan, store, &site, &spec.sampling, &|e: &Event| fit_ids.contains(&e.id))?;
+    let (val_part, _) = samples_of(plan, store, &site, &spec.sampling, &|e: &Event| val_ids.contains(&e.id))?;
+    let (pool_part, _) = samples_of(plan, store, &site, &spec.sampling, &|e: &Event| pool_ids.contains(&e.id))?;
+    Ok((pool_part, fit_part, val_part, res))
+}
+
+/// The recorded events of `site` (from the store).
+pub fn site_events(plan: &Plan, store: &Store, site: &str) -> Result<Vec<Event>, RunError> {
+    plan.site(site).ok_or_else(|| RunError::Site(site.into()))?;
+    Ok(crate::ingest::observations::load_events(&store.events(site)).map_err(dataset::DatasetError::from)?)
 }
 
 /// Standardised mean difference above which the target is reported as far from the source.
@@ -428,9 +476,10 @@ pub fn adapt(
 pub fn adapt_with(plan: &Plan, store: &Store, job: &AdaptJob, spec: &Spec, out: &Path) -> Result<f64, RunError> {
     let site = job.site.as_str();
     let (vs, unet, parent) = load_for_site(plan, site, &job.from)?;
-    let sampling = SamplingParams { patch: parent.patch as usize, ..spec.sampling.clone() };
-    let (samples, _) = samples_of(plan, store, &[site.to_owned()], &sampling)?;
-    let target = samples.subset(&samples.by_winter(|w| w < spec.held_back_from));
+    let sampling =
+        SamplingParams { patch: parent.patch as usize, context: parent.context as usize, ..spec.sampling.clone() };
+    let held = spec.held_back_from;
+    let (target, _) = samples_of(plan, store, &[site.to_owned()], &sampling, &|e: &Event| winter_of(e.date) < held)?;
     if target.is_empty() {
         return Err(RunError::Empty {
             what: "adaptation",
@@ -521,8 +570,7 @@ fn coral_stage(
         });
     }
     let held_back = parent.metrics["held_back_from"].as_i64().map_or(spec.held_back_from, |w| w as i32);
-    let (all, _) = samples_of(plan, store, &sources, sampling)?;
-    let source = all.subset(&all.by_winter(|w| w < held_back));
+    let (source, _) = samples_of(plan, store, &sources, sampling, &|e: &Event| winter_of(e.date) < held_back)?;
     let device = vs.device();
     let (sx, sy, sm) = source.tensors(&parent.norm_mean, &parent.norm_std, device)?;
     let pos_weight = nn_fit::pos_weight(&sy, &sm)?.ok_or(fit::TrainError::NoLabels("source"))?;
@@ -576,7 +624,13 @@ fn coral_stage(
 }
 
 /// The fields every new bundle of a run shares; callers add metrics, lineage and the data hash.
-fn new_meta(out: &Path, (mean, std): (&[f32], &[f32]), resolution_m: f64, patch: i64, unet: UNetConfig) -> BundleMeta {
+fn new_meta(
+    out: &Path,
+    (mean, std): (&[f32], &[f32]),
+    resolution_m: f64,
+    (patch, context): (i64, i64),
+    unet: UNetConfig,
+) -> BundleMeta {
     BundleMeta {
         name: out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
         created: chrono::Utc::now().to_rfc3339(),
@@ -585,6 +639,7 @@ fn new_meta(out: &Path, (mean, std): (&[f32], &[f32]), resolution_m: f64, patch:
         norm_std: std.to_vec(),
         resolution_m,
         patch,
+        context,
         unet,
         metrics: serde_json::Value::Null,
         parent: None,
@@ -601,6 +656,11 @@ fn load_for_site(plan: &Plan, site: &str, dir: &Path) -> Result<(nn::VarStore, U
     Ok((vs, unet, meta))
 }
 
+/// A run's window side and context margin, as bundles record them.
+fn window(s: &SamplingParams) -> (i64, i64) {
+    (s.patch as i64, s.context as i64)
+}
+
 fn channel_names() -> Vec<String> {
     CHANNELS.iter().map(|c| c.to_string()).collect()
 }
@@ -609,32 +669,15 @@ fn unet_config(c: &UNetConfig) -> UNetConfig {
     UNetConfig { in_channels: CHANNELS.len() as i64, ..c.clone() }
 }
 
-/// The patches of `events` distinct events drawn at random (seeded) among those of `idx`, or all of them.
-fn limit_events(samples: &Samples, idx: &[usize], events: Option<usize>, seed: u64) -> Samples {
-    let Some(n) = events else { return samples.subset(idx) };
-    let keep = draw_events(samples, idx, n, seed);
-    samples.subset(&idx.iter().copied().filter(|i| keep.contains(&samples.event[*i])).collect::<Vec<_>>())
-}
-
-/// `n` distinct events drawn at random (seeded) among the patches `idx`: the N-event subsets of learning curves.
-pub fn draw_events(samples: &Samples, idx: &[usize], n: usize, seed: u64) -> std::collections::BTreeSet<usize> {
+/// `n` distinct events drawn at random (seeded) among `pool` (indices into `events`): the N-event subsets of
+/// learning curves.
+pub fn draw_events(events: &[Event], pool: &[usize], n: usize, seed: u64) -> std::collections::BTreeSet<usize> {
     use rand::seq::SliceRandom;
-    let mut order: Vec<usize> = idx.iter().map(|i| samples.event[*i]).collect();
+    let mut order: Vec<usize> = pool.iter().copied().filter(|&i| i < events.len()).collect();
     order.sort_unstable();
     order.dedup();
     order.shuffle(&mut <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(seed));
     order.into_iter().take(n).collect()
-}
-
-/// Splits off the patches of the latest `fraction` of events (by date) as validation.
-fn split_latest(s: &Samples, fraction: f64) -> (Samples, Samples) {
-    let mut events: Vec<usize> = s.event.clone();
-    events.sort_by_key(|e| (s.events[*e].date, *e));
-    events.dedup();
-    let n_val = ((events.len() as f64) * fraction).round() as usize;
-    let val: std::collections::BTreeSet<usize> = events.iter().rev().take(n_val).copied().collect();
-    let (a, b): (Vec<usize>, Vec<usize>) = (0..s.len()).partition(|i| !val.contains(&s.event[*i]));
-    (s.subset(&a), s.subset(&b))
 }
 
 pub(crate) fn data_hash(s: &Samples) -> String {

@@ -5,6 +5,7 @@ mod config;
 mod dataset;
 mod dem;
 mod http_server;
+mod map_skill;
 mod observations;
 mod predict;
 mod publish;

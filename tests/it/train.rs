@@ -67,22 +67,24 @@ fn train_resume_finetune_and_eval() {
     }
     assert!(same > 10 && changed > 0, "{same} encoder tensors kept, {changed} decoder tensors changed");
 
-    // Evaluation on the held-back winters, with baselines, JSON, a Markdown report and plots.
+    // Evaluation of the map on the held-back winters, with the baselines on the same cells, JSON, a Markdown report
+    // and plots.
     let report = root.path().join("report");
     let json = report.join("eval.json");
     let o = run(&["eval", "--bundle", s, "--site", "tyrol-west", "--report", report.to_str().unwrap()]);
     assert!(o.status.success(), "{}", text(&o));
     let out = text(&o);
-    assert!(
-        out.contains("model") && out.contains("slope-only") && out.contains("PRA") && out.contains("roc_auc="),
-        "{out}"
-    );
+    for layer in ["map", "elevation", "slope", "tpi_1km", "tpi_4km", "pra", "map level", "20 controls"] {
+        assert!(out.contains(layer), "{layer}: {out}");
+    }
     let e: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
-    let auc = e["model"]["roc_auc"].as_f64().unwrap();
+    assert_eq!(e["rows"][0]["name"], "map", "{e}");
+    let auc = e["rows"][0]["scores"]["roc_auc"].as_f64().unwrap();
     assert!((0.0..=1.0).contains(&auc) && e["events"].as_u64().unwrap() > 30, "{e}");
+    assert_eq!(e["rows"][0]["scores"]["n"].as_u64().unwrap(), 21 * e["events"].as_u64().unwrap(), "{e}");
     let md = std::fs::read_to_string(report.join("report.md")).unwrap();
-    assert!(md.contains("reliability.png") && md.contains("learning_curve.png") && md.contains("| model |"), "{md}");
-    for png in ["reliability.png", "learning_curve.png"] {
+    assert!(md.contains("roc.png") && md.contains("learning_curve.png") && md.contains("| map |"), "{md}");
+    for png in ["roc.png", "reliability.png", "learning_curve.png"] {
         let ds = gdal::Dataset::open(report.join(png)).unwrap();
         assert_eq!((ds.driver().short_name(), ds.raster_count()), ("PNG".to_string(), 3));
     }
@@ -230,7 +232,8 @@ fn an_exported_dataset_trains_with_the_libtorch_only_trainer() {
 
     let d = avarisk_nn::data::read(&file).unwrap();
     assert_eq!(d.info.channels, avarisk::dataset::CHANNELS.map(String::from));
-    assert_eq!((d.info.patch, d.info.sites.clone(), d.info.held_back_from), (32, vec!["tyrol-west".into()], 2018));
+    assert_eq!((d.info.patch, d.info.context), (112, 32));
+    assert_eq!((d.info.sites.clone(), d.info.held_back_from), (vec!["tyrol-west".into()], 2018));
     assert!(d.train.len() > 100 && !d.val.is_empty(), "{} + {}", d.train.len(), d.val.len());
     assert!(d.train.winter.iter().all(|w| *w < 2018) && d.val.winter.iter().all(|w| *w >= 2018));
     assert!(d.info.norm_std.iter().all(|s| *s > 0.0) && d.train.mask.iter().any(|m| *m > 0.0));

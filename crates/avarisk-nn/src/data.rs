@@ -51,6 +51,8 @@ pub struct Info {
     pub channels: Vec<String>,
     /// Patch side, pixels.
     pub patch: usize,
+    /// Unlabelled context cells on each side of a patch; prediction reads the same margin around its tiles.
+    pub context: usize,
     /// Per-channel mean and standard deviation of the training split (normalisation travels with the data).
     pub norm_mean: Vec<f32>,
     pub norm_std: Vec<f32>,
@@ -168,6 +170,7 @@ impl Dataset {
                 "format": FORMAT,
                 "channels": i.channels.join(","),
                 "patch": i.patch.to_string(),
+                "context": i.context.to_string(),
                 "resolution_m": i.resolution_m.to_string(),
                 "sites": i.sites.join(","),
                 "held_back_from": i.held_back_from.to_string(),
@@ -275,6 +278,8 @@ pub fn read(path: &Path) -> Result<Dataset, DataError> {
 
     let channels = list("channels")?;
     let patch = number("patch")? as usize;
+    // Files written before windows had a context margin have none.
+    let context = number("context").map(|v| v as usize).unwrap_or(0);
     let c = channels.len();
     let split = |prefix: &str| -> Result<Split, DataError> {
         let (shape, x) = raw(&format!("{prefix}.x"), "F32", &[None, Some(c), Some(patch), Some(patch)])?;
@@ -297,6 +302,7 @@ pub fn read(path: &Path) -> Result<Dataset, DataError> {
         norm_std: f32s(raw("norm.std", "F32", &[Some(c)])?.1),
         channels,
         patch,
+        context,
         resolution_m: number("resolution_m")?,
         sites: list("sites")?,
         held_back_from: number("held_back_from")? as i32,
@@ -342,6 +348,7 @@ pub(crate) mod tests {
             info: Info {
                 channels: (0..c).map(|i| format!("ch{i}")).collect(),
                 patch: p,
+                context: 0,
                 norm_mean: vec![0.0; c],
                 norm_std: vec![0.58; c],
                 resolution_m: 90.0,

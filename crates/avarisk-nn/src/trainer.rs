@@ -264,6 +264,7 @@ fn write_bundle(
         "norm_std": d.info.norm_std,
         "resolution_m": d.info.resolution_m,
         "patch": d.info.patch,
+        "context": d.info.context,
         "unet": cfg,
         "metrics": {
             "trained_by": "avarisk-train",

@@ -67,7 +67,7 @@ use crate::store::Store;
 pub use labels::{label_raster, write_labels, LabelStats};
 pub use normalise::ELEVATION_RANGE_M;
 pub use report::{FileReport, Note, ObservationSummary, Reason, Tally};
-pub use table::{load_event_weather, load_events};
+pub use table::{load_event_weather, load_events, save_events};
 
 /// One kept avalanche record, normalised to the site.
 #[derive(Debug, Clone, PartialEq)]

@@ -83,6 +83,19 @@ pub fn write_parquet(df: &mut DataFrame, path: &Path) -> Result<(), ObservationE
     Ok(())
 }
 
+/// Writes `events` as `events.parquet` at `path`, staged and renamed into place.
+pub fn save_events(events: &[Event], path: &Path) -> Result<(), ObservationError> {
+    let staged = crate::geo::raster::Staged::new(path)?;
+    let mut df = events_frame(events).map_err(|e| ObservationError::Table {
+        action: "build",
+        path: path.to_owned(),
+        source: Box::new(e),
+    })?;
+    write_parquet(&mut df, staged.path())?;
+    staged.commit()?;
+    Ok(())
+}
+
 /// Reads a Parquet file.
 pub fn read_parquet(path: &Path) -> Result<DataFrame, ObservationError> {
     let file = fs_err::File::open(path).map_err(|e| match e.kind() {

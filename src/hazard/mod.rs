@@ -1,0 +1,403 @@
+//! The day-level hazard: how likely a recorded avalanche is in a weather region on a day, from that day's weather at
+//! the region's point. The susceptibility network says *where* releases start; this says *when*, and the published
+//! probability combines both ([`cell_probability`]).
+//!
+//! ```text
+//!  region-days (accident days against every other December-April day of the region, the source site's regional
+//!  exports) ──► features (DAY_FEATURES: new snow 24 h / 72 h / 7 d, air temperature mean and max, 3-day warming,
+//!  rain on snow), standardised by each site's own December-April climatology ──► logistic regression ──► hazard.json
+//! ```
+//!
+//! **Carrying over to a target site.** Features are standardised by the site's own climatology (mean and standard
+//! deviation over its December-April days), so the model reads "unusually much new snow *here*", not an absolute
+//! amount measured at a different point. The climatology comes from the site's regional exports
+//! (`weather/cantons/*.csv`, Open-Meteo, the same source and points as its daily weather). The intercept can be
+//! re-fitted on the target's own days ([`refit_intercept`]) when they hold at least [`MIN_REFIT_EVENT_DAYS`]
+//! accident days; the weights stay the source's.
+//!
+//! **Calibration.** The regression is unweighted, so the hazard is a probability: that of at least one recorded
+//! avalanche in the region on the day, at the source's regions' base rate (re-fitted intercept: the target's).
+//!
+//! **Alerts.** A region-day is an alert day when its hazard reaches `alert_threshold`, the hazard that maximises the
+//! Heidke skill score on the fitting days among thresholds alerting on at most [`MAX_ALERT_SHARE`] of them.
+use std::path::Path;
+
+use chrono::{Datelike, NaiveDate};
+use serde::{Deserialize, Serialize};
+
+use crate::dataset::days::{Days, DAY_FEATURES};
+use crate::features::weather::{daily_features, WeatherFeatureParams};
+use crate::ingest::weather::schema::DailyWeather;
+
+/// File of a site's hazard model, inside its bundle directory.
+pub const HAZARD_FILE: &str = "hazard.json";
+/// Alerts go out on at most this share of the fitting days.
+pub const MAX_ALERT_SHARE: f64 = 0.35;
+/// Accident days a target needs before its intercept is re-fitted.
+pub const MIN_REFIT_EVENT_DAYS: usize = 10;
+/// L2 penalty of the regression (on standardised features).
+const RIDGE: f64 = 1.0;
+
+#[derive(Debug, thiserror::Error)]
+pub enum HazardError {
+    #[error("{path}: {message}")]
+    File { path: String, message: String },
+    #[error("no region-day to fit the hazard on: {0}")]
+    Empty(String),
+}
+
+/// A site's December-April climatology of the day features: what standardises them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Climatology {
+    pub mean: Vec<f64>,
+    pub std: Vec<f64>,
+    /// Region-days it was computed over, and their span.
+    pub days: usize,
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+}
+
+impl Climatology {
+    /// Mean and standard deviation of each feature over `days` (finite values only).
+    pub fn of(days: &Days) -> Option<Climatology> {
+        if days.x.is_empty() {
+            return None;
+        }
+        let k = DAY_FEATURES.len();
+        let (mut mean, mut std) = (vec![0f64; k], vec![1f64; k]);
+        for j in 0..k {
+            let v: Vec<f64> = days.x.iter().map(|x| x[j] as f64).filter(|v| v.is_finite()).collect();
+            if v.len() > 1 {
+                mean[j] = v.iter().sum::<f64>() / v.len() as f64;
+                std[j] = (v.iter().map(|x| (x - mean[j]).powi(2)).sum::<f64>() / v.len() as f64).sqrt().max(1e-6);
+            }
+        }
+        let from = *days.date.iter().min()?;
+        let to = *days.date.iter().max()?;
+        Some(Climatology { mean, std, days: days.x.len(), from, to })
+    }
+
+    /// Standardised features, missing ones at 0 (the climatological mean).
+    pub fn standardise(&self, x: &[f32]) -> Vec<f64> {
+        x.iter()
+            .enumerate()
+            .map(|(j, v)| if v.is_finite() { (*v as f64 - self.mean[j]) / self.std[j] } else { 0.0 })
+            .collect()
+    }
+}
+
+/// The fitted model, with the climatology of the site it is applied to.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HazardModel {
+    /// Feature names, in [`DAY_FEATURES`] order.
+    pub features: Vec<String>,
+    /// Weights on standardised features.
+    pub weights: Vec<f64>,
+    /// Intercept: the logit of the hazard on a climatologically average day.
+    pub bias: f64,
+    pub climatology: Climatology,
+    /// Hazard from which a CAP alert goes out.
+    pub alert_threshold: f64,
+    /// What it was fitted on, for people.
+    pub fitted_on: String,
+}
+
+fn sigmoid(z: f64) -> f64 {
+    1.0 / (1.0 + (-z).exp())
+}
+
+impl HazardModel {
+    /// The hazard of a day with features `x` ([`DAY_FEATURES`] order, NaN where missing).
+    pub fn hazard(&self, x: &[f32]) -> f64 {
+        let z = self.climatology.standardise(x);
+        sigmoid(self.bias + self.weights.iter().zip(&z).map(|(w, v)| w * v).sum::<f64>())
+    }
+
+    /// The same model standardised by another site's climatology (transfer).
+    pub fn for_site(&self, climatology: Climatology) -> HazardModel {
+        HazardModel { climatology, ..self.clone() }
+    }
+
+    pub fn save(&self, dir: &Path) -> Result<(), HazardError> {
+        let path = dir.join(HAZARD_FILE);
+        let err = |e: String| HazardError::File { path: path.display().to_string(), message: e };
+        let staged = crate::geo::raster::Staged::new(&path).map_err(|e| err(e.to_string()))?;
+        fs_err::write(staged.path(), serde_json::to_string_pretty(self).expect("serialisable") + "\n")
+            .map_err(|e| err(e.to_string()))?;
+        staged.commit().map_err(|e| err(e.to_string()))?;
+        Ok(())
+    }
+
+    pub fn load(dir: &Path) -> Result<HazardModel, HazardError> {
+        let path = dir.join(HAZARD_FILE);
+        let err = |e: String| HazardError::File { path: path.display().to_string(), message: e };
+        let text = fs_err::read_to_string(&path)
+            .map_err(|e| err(format!("{e}; give the site its model (`avarisk run onboard`)")))?;
+        serde_json::from_str(&text).map_err(|e| err(format!("not a hazard model: {e}")))
+    }
+}
+
+/// Fits the logistic regression on the region-days `idx` of `days`, standardised by `climatology` (ridge-penalised
+/// Newton iterations; deterministic). Returns (weights, bias).
+pub fn fit(days: &Days, idx: &[usize], climatology: &Climatology) -> (Vec<f64>, f64) {
+    let k = DAY_FEATURES.len();
+    let rows: Vec<Vec<f64>> =
+        idx.iter().map(|&i| std::iter::once(1.0).chain(climatology.standardise(&days.x[i])).collect()).collect();
+    let y: Vec<f64> = idx.iter().map(|&i| days.y[i] as u8 as f64).collect();
+    let mut beta = vec![0f64; k + 1];
+    let rate = y.iter().sum::<f64>() / y.len().max(1) as f64;
+    beta[0] = (rate.clamp(1e-4, 1.0 - 1e-4) / (1.0 - rate.clamp(1e-4, 1.0 - 1e-4))).ln();
+    for _ in 0..50 {
+        let mut grad = vec![0f64; k + 1];
+        let mut hess = vec![vec![0f64; k + 1]; k + 1];
+        for (x, yi) in rows.iter().zip(&y) {
+            let p = sigmoid(x.iter().zip(&beta).map(|(a, b)| a * b).sum());
+            let w = (p * (1.0 - p)).max(1e-9);
+            for a in 0..=k {
+                grad[a] += (yi - p) * x[a];
+                for b in 0..=k {
+                    hess[a][b] += w * x[a] * x[b];
+                }
+            }
+        }
+        for a in 1..=k {
+            grad[a] -= RIDGE * beta[a];
+            hess[a][a] += RIDGE;
+        }
+        let step = solve(hess, grad);
+        let size: f64 = step.iter().map(|s| s.abs()).sum();
+        beta.iter_mut().zip(&step).for_each(|(b, s)| *b += s);
+        if size < 1e-8 {
+            break;
+        }
+    }
+    (beta[1..].to_vec(), beta[0])
+}
+
+/// Solves `a x = b` (Gaussian elimination with partial pivoting; `a` is small and positive definite here).
+fn solve(mut a: Vec<Vec<f64>>, mut b: Vec<f64>) -> Vec<f64> {
+    let n = b.len();
+    for c in 0..n {
+        let p = (c..n).max_by(|i, j| a[*i][c].abs().total_cmp(&a[*j][c].abs())).expect("non-empty");
+        a.swap(c, p);
+        b.swap(c, p);
+        if a[c][c].abs() < 1e-12 {
+            continue;
+        }
+        for r in c + 1..n {
+            let f = a[r][c] / a[c][c];
+            for k in c..n {
+                a[r][k] -= f * a[c][k];
+            }
+            b[r] -= f * b[c];
+        }
+    }
+    let mut x = vec![0f64; n];
+    for r in (0..n).rev() {
+        let s: f64 = (r + 1..n).map(|k| a[r][k] * x[k]).sum();
+        x[r] = if a[r][r].abs() < 1e-12 { 0.0 } else { (b[r] - s) / a[r][r] };
+    }
+    x
+}
+
+/// Shifts the intercept so that the model's expected accident days over `idx` equal the observed ones (a
+/// one-parameter re-fit of the base rate on the target's own days). `None` below [`MIN_REFIT_EVENT_DAYS`].
+pub fn refit_intercept(model: &HazardModel, days: &Days, idx: &[usize]) -> Option<f64> {
+    let observed = idx.iter().filter(|&&i| days.y[i]).count();
+    if observed < MIN_REFIT_EVENT_DAYS {
+        return None;
+    }
+    let z: Vec<f64> = idx
+        .iter()
+        .map(|&i| model.weights.iter().zip(model.climatology.standardise(&days.x[i])).map(|(w, v)| w * v).sum())
+        .collect();
+    // Expected count is increasing in the intercept: bisection.
+    let (mut lo, mut hi) = (-20.0, 20.0);
+    for _ in 0..100 {
+        let mid = 0.5 * (lo + hi);
+        let expected: f64 = z.iter().map(|z| sigmoid(mid + z)).sum();
+        if expected < observed as f64 {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    Some(0.5 * (lo + hi))
+}
+
+/// Alert verification over region-days: share of days with an alert, hit rate (accident days with an alert),
+/// false-alarm ratio (alerts without an accident) and the Heidke skill score.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct AlertSkill {
+    pub days: usize,
+    pub accident_days: usize,
+    pub alert_share: f64,
+    pub hit_rate: f64,
+    pub false_alarm_ratio: f64,
+    pub heidke: f64,
+}
+
+impl AlertSkill {
+    /// The skill of alerting where `alert[i]`, against `y[i]` (an accident that day).
+    pub fn of(alert: &[bool], y: &[bool]) -> AlertSkill {
+        let (mut a, mut b, mut c, mut d) = (0f64, 0f64, 0f64, 0f64);
+        for (al, yi) in alert.iter().zip(y) {
+            match (al, yi) {
+                (true, true) => a += 1.0,
+                (true, false) => b += 1.0,
+                (false, true) => c += 1.0,
+                (false, false) => d += 1.0,
+            }
+        }
+        let n = a + b + c + d;
+        let expected = ((a + b) * (a + c) + (c + d) * (b + d)) / n.max(1.0);
+        let heidke = if n - expected > 0.0 { (a + d - expected) / (n - expected) } else { 0.0 };
+        AlertSkill {
+            days: n as usize,
+            accident_days: (a + c) as usize,
+            alert_share: (a + b) / n.max(1.0),
+            hit_rate: a / (a + c).max(1.0),
+            false_alarm_ratio: b / (a + b).max(1.0),
+            heidke,
+        }
+    }
+}
+
+/// The hazard threshold with the best Heidke skill score over `(hazard, accident)` pairs among those alerting on at
+/// most [`MAX_ALERT_SHARE`] of the days.
+pub fn alert_threshold(hazard: &[f64], y: &[bool]) -> f64 {
+    let mut sorted: Vec<f64> = hazard.to_vec();
+    sorted.sort_by(|a, b| b.total_cmp(a));
+    let max_alerts = (MAX_ALERT_SHARE * hazard.len() as f64).floor() as usize;
+    let mut best = (f64::NEG_INFINITY, sorted.first().copied().unwrap_or(1.0));
+    for (k, t) in sorted.iter().enumerate().take(max_alerts.max(1)) {
+        if k + 1 < sorted.len() && sorted[k + 1] == *t {
+            continue; // ties: the threshold alerts on all of them
+        }
+        let alert: Vec<bool> = hazard.iter().map(|h| h >= t).collect();
+        let s = AlertSkill::of(&alert, y);
+        if s.heidke > best.0 {
+            best = (s.heidke, *t);
+        }
+    }
+    best.1
+}
+
+/// The day features of every weather point of `rows` on `date` ([`DAY_FEATURES`] order), by point id.
+pub fn point_features(
+    site: &str,
+    rows: &[DailyWeather],
+    date: NaiveDate,
+) -> Result<Vec<(String, [f32; DAY_FEATURES.len()])>, crate::features::weather::WeatherFeatureError> {
+    let f = daily_features(site, rows, date, &WeatherFeatureParams::default())?;
+    Ok(f.points
+        .iter()
+        .map(|p| {
+            let mut x = [f32::NAN; DAY_FEATURES.len()];
+            for (k, c) in DAY_FEATURES.iter().enumerate() {
+                x[k] = p.values.get(c).copied().flatten().map_or(f32::NAN, |v| v as f32);
+            }
+            (p.point_id.clone(), x)
+        })
+        .collect())
+}
+
+/// Is `date` in the avalanche season the hazard is fitted and verified on (December to April)?
+pub fn in_season(date: NaiveDate) -> bool {
+    matches!(date.month(), 12 | 1..=4)
+}
+
+/// The published probability of a recorded release starting in a cell on a day: the region's hazard shared out
+/// over the region's cells in proportion to their susceptibility (`susceptibility / region_total`). Summed over a
+/// region's cells it gives back the hazard (about the expected number of recorded releases there that day).
+pub fn cell_probability(hazard: f64, susceptibility: f32, region_total: f64) -> f32 {
+    if !susceptibility.is_finite() || region_total <= 0.0 {
+        return f32::NAN;
+    }
+    (hazard * susceptibility as f64 / region_total) as f32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn days(n: usize) -> Days {
+        // Feature 1 (72 h new snow) drives the label; the others are noise.
+        let mut d = Days { regions: vec!["r".into()], ..Default::default() };
+        let day0 = NaiveDate::from_ymd_opt(2019, 1, 1).unwrap();
+        for i in 0..n {
+            let snow = ((i * 37) % 100) as f32;
+            let mut x = [0f32; DAY_FEATURES.len()];
+            x[1] = snow;
+            x[3] = ((i * 13) % 7) as f32;
+            d.x.push(x);
+            d.y.push(snow > 80.0 && i % 3 != 0);
+            d.region.push(0);
+            d.date.push(day0 + chrono::Duration::days(i as i64 % 120));
+            d.winter.push(2018);
+        }
+        d
+    }
+
+    #[test]
+    fn the_fit_finds_the_driving_feature_and_is_calibrated() {
+        let d = days(600);
+        let clim = Climatology::of(&d).unwrap();
+        let idx: Vec<usize> = (0..d.y.len()).collect();
+        let (w, b) = fit(&d, &idx, &clim);
+        assert!(w[1] > 1.0 && w[1] > 5.0 * w[3].abs(), "{w:?}");
+        let m = HazardModel {
+            features: DAY_FEATURES.iter().map(|c| c.name().to_owned()).collect(),
+            weights: w,
+            bias: b,
+            climatology: clim,
+            alert_threshold: 0.5,
+            fitted_on: "test".into(),
+        };
+        let expected: f64 = d.x.iter().map(|x| m.hazard(x)).sum();
+        let observed = d.y.iter().filter(|y| **y).count() as f64;
+        assert!((expected - observed).abs() < 0.05 * observed, "expected {expected}, observed {observed}");
+        let t = alert_threshold(&d.x.iter().map(|x| m.hazard(x)).collect::<Vec<_>>(), &d.y);
+        let skill = AlertSkill::of(&d.x.iter().map(|x| m.hazard(x) >= t).collect::<Vec<_>>(), &d.y);
+        assert!(skill.alert_share <= MAX_ALERT_SHARE + 1e-9 && skill.heidke > 0.5, "{skill:?}");
+    }
+
+    #[test]
+    fn the_intercept_refit_matches_the_observed_count() {
+        let d = days(600);
+        let clim = Climatology::of(&d).unwrap();
+        let idx: Vec<usize> = (0..d.y.len()).collect();
+        let (w, _) = fit(&d, &idx, &clim);
+        let m = HazardModel {
+            features: vec![],
+            weights: w,
+            bias: -9.0,
+            climatology: clim,
+            alert_threshold: 0.5,
+            fitted_on: String::new(),
+        };
+        let b = refit_intercept(&m, &d, &idx).unwrap();
+        let m = HazardModel { bias: b, ..m };
+        let expected: f64 = d.x.iter().map(|x| m.hazard(x)).sum();
+        let observed = d.y.iter().filter(|y| **y).count() as f64;
+        assert!((expected - observed).abs() < 0.5, "{expected} vs {observed}");
+        assert!(refit_intercept(&m, &d, &idx[..5]).is_none());
+    }
+
+    #[test]
+    fn heidke_is_one_for_perfect_alerts_and_zero_for_constant_ones() {
+        let y = [true, false, false, true, false];
+        assert!((AlertSkill::of(&y, &y).heidke - 1.0).abs() < 1e-12);
+        assert!(AlertSkill::of(&[true; 5], &y).heidke.abs() < 1e-12);
+        assert!(AlertSkill::of(&[false; 5], &y).heidke.abs() < 1e-12);
+    }
+
+    #[test]
+    fn cell_probabilities_share_out_the_hazard() {
+        let s = [0.2f32, 0.6, 0.2];
+        let total: f64 = s.iter().map(|v| *v as f64).sum();
+        let p: f64 = s.iter().map(|v| cell_probability(0.3, *v, total) as f64).sum();
+        assert!((p - 0.3).abs() < 1e-6);
+        assert!(cell_probability(0.3, f32::NAN, total).is_nan());
+    }
+}

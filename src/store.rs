@@ -62,6 +62,10 @@ impl Store {
     pub fn bundle(&self, site: &str) -> PathBuf {
         self.root.join("bundles").join(site)
     }
+    /// The site's day-level hazard model ([`crate::hazard`]).
+    pub fn hazard(&self, site: &str) -> PathBuf {
+        self.site_dir(site).join("hazard.json")
+    }
     /// The site's susceptibility map: its bundle over the whole grid (kept until the bundle changes).
     pub fn susceptibility(&self, site: &str) -> PathBuf {
         self.site_dir(site).join("predictions").join("susceptibility.tif")

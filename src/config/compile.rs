@@ -207,6 +207,9 @@ pub enum Stage {
     WeatherFeatures(WeatherFeatureParams),
     /// Onboarding: give each site with a `[model]` its bundle (`sites` of the stage is unused).
     Model(TrainStage),
+    /// Onboarding: give each site with a `[model]` its day-level hazard model (winters from `held_back_from` on are
+    /// never fitted on).
+    Hazard { held_back_from: i32 },
     Predict(PredictParams),
     Publish(PublishStage),
 }
@@ -228,6 +231,7 @@ impl Stage {
             Stage::Weather(_) => "weather",
             Stage::WeatherFeatures(_) => "weather_features",
             Stage::Model(_) => "model",
+            Stage::Hazard { .. } => "hazard",
             Stage::Predict(_) => "predict",
             Stage::Publish(_) => "publish",
         }
@@ -862,6 +866,7 @@ fn compile_pipeline(
                 let raw = RawTrain { held_back_from, epochs, batch, lr, weight_decay, patience, seed, patch, context };
                 Stage::Model(compile_train(&[], &raw, &key, e))
             }
+            RawStage::Hazard { held_back_from } => Stage::Hazard { held_back_from: held_back_from.unwrap_or(2018) },
             RawStage::Predict { tile, overlap, batch, mc_passes } => {
                 let d = PredictParams::default();
                 let p = PredictParams {

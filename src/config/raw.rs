@@ -337,6 +337,13 @@ pub enum RawStage {
         #[serde(default)]
         max_gap_days: Option<u32>,
     },
+    /// Give each site with a `[model]` its day-level hazard model: fitted on a source site's region-days, carried to
+    /// target sites with their own climatology.
+    Hazard {
+        /// Winters from this one on are never fitted on. Default 2018.
+        #[serde(default)]
+        held_back_from: Option<i32>,
+    },
     /// Give each site with a `[model]` its bundle: pretrain source sites, fine-tune or adapt the others from theirs.
     /// Same parameters as `train` (without `sites`).
     Model {

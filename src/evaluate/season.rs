@@ -141,7 +141,7 @@ pub fn season(
     to_winter: i32,
 ) -> Result<Season, String> {
     use crate::features::weather::Channel;
-    let model = crate::hazard::HazardModel::load(&store.bundle(&site.id)).map_err(|e| e.to_string())?;
+    let model = crate::hazard::HazardModel::load(&store.hazard(&site.id)).map_err(|e| e.to_string())?;
     let rows = crate::ingest::weather::store::load(&store.weather(&site.id)).map_err(|e| e.to_string())?;
     let snow_col = crate::dataset::days::DAY_FEATURES.iter().position(|c| *c == Channel::NewSnow72h).expect("listed");
     let mut points: Vec<(String, f64, f64)> = Vec::new();
@@ -159,7 +159,7 @@ pub fn season(
                 }
                 let by_point = |id: &str| features.iter().find(|(p, _)| p == id).map(|(_, x)| *x);
                 let x: Vec<Option<[f32; 7]>> = points.iter().map(|(id, ..)| by_point(id)).collect();
-                hazard.push(x.iter().map(|x| x.map_or(f64::NAN, |x| model.hazard(&x))).collect());
+                hazard.push(x.iter().map(|x| x.map_or(f64::NAN, |x| model.hazard(&x, day))).collect());
                 snow_72h.push(x.iter().map(|x| x.map_or(f32::NAN, |x| x[snow_col])).collect());
                 days.push(day);
             }

@@ -4,9 +4,15 @@
 //!
 //! ```text
 //!  region-days (accident days against every other December-April day of the region, the source site's regional
-//!  exports) ──► features (DAY_FEATURES: new snow 24 h / 72 h / 7 d, air temperature mean and max, 3-day warming,
-//!  rain on snow), standardised by each site's own December-April climatology ──► logistic regression ──► hazard.json
+//!  exports) ──► inputs: the day's weather (DAY_FEATURES: new snow 24 h / 72 h / 7 d, air temperature mean and max,
+//!  3-day warming, rain on snow) and its calendar (weekend, time of the season), standardised by each site's own
+//!  December-April climatology ──► logistic regression ──► hazard.json
 //! ```
+//!
+//! **Why the calendar.** The records are *accidents*: a release is recorded when people are there. Exposure is part
+//! of the risk a ski-area team or a road authority manages, and it is known in advance for the forecast day: weekends
+//! (Saturday, Sunday) and the time of the season (a cosine peaking in mid-February) are inputs beside the weather.
+//! Public holidays are not (no calendar of them ships with the sites).
 //!
 //! **Carrying over to a target site.** Features are standardised by the site's own climatology (mean and standard
 //! deviation over its December-April days), so the model reads "unusually much new snow *here*", not an absolute
@@ -18,21 +24,50 @@
 //! **Calibration.** The regression is unweighted, so the hazard is a probability: that of at least one recorded
 //! avalanche in the region on the day, at the source's regions' base rate (re-fitted intercept: the target's).
 //!
-//! **Alerts.** A region-day is an alert day when its hazard reaches `alert_threshold`, the hazard that maximises the
-//! Heidke skill score on the fitting days among thresholds alerting on at most [`MAX_ALERT_SHARE`] of them.
+//! **Alerts.** A day is an alert day when the site's highest regional hazard reaches `alert_threshold`: the value
+//! reached on [`ALERT_SHARE`] of the site's climatology days (December-April of its regional weather; no record is
+//! used), so a site alerts on about that share of winter days, at the days its weather makes most dangerous.
 use std::path::Path;
 
 use chrono::{Datelike, NaiveDate};
 use serde::{Deserialize, Serialize};
 
 use crate::dataset::days::{Days, DAY_FEATURES};
+use crate::features::weather::Channel;
+
+/// Calendar inputs after the weather features.
+pub const CALENDAR: [&str; 2] = ["weekend", "season"];
+/// Inputs of the model: the weather features, then the calendar.
+pub const INPUTS: usize = DAY_FEATURES.len() + CALENDAR.len();
+
+/// The model's inputs for a day: its weather features `x` ([`DAY_FEATURES`] order, NaN where missing), whether it is
+/// a Saturday or Sunday, and the cosine of its distance in the year from 15 February. New snow enters as
+/// ln(1 + cm).
+pub fn inputs(x: &[f32], date: NaiveDate) -> [f32; INPUTS] {
+    let mut out = [f32::NAN; INPUTS];
+    out[..DAY_FEATURES.len()].copy_from_slice(&x[..DAY_FEATURES.len()]);
+    // New snow is skewed (most days none, a few a metre): its logarithm makes 10 -> 30 cm count like 30 -> 90 cm.
+    for (k, c) in DAY_FEATURES.iter().enumerate() {
+        if matches!(c, Channel::NewSnow24h | Channel::NewSnow72h | Channel::NewSnow7d) {
+            out[k] = out[k].max(0.0).ln_1p();
+        }
+    }
+    let weekend = matches!(date.weekday(), chrono::Weekday::Sat | chrono::Weekday::Sun);
+    out[DAY_FEATURES.len()] = weekend as u8 as f32;
+    let phase = (date.ordinal() as f64 - 46.0) / 365.25 * std::f64::consts::TAU;
+    out[DAY_FEATURES.len() + 1] = phase.cos() as f32;
+    out
+}
+
+/// Names of the model's inputs, in order.
+pub fn input_names() -> Vec<String> {
+    DAY_FEATURES.iter().map(|c| c.name().to_owned()).chain(CALENDAR.iter().map(|c| c.to_string())).collect()
+}
 use crate::features::weather::{daily_features, WeatherFeatureParams};
 use crate::ingest::weather::schema::DailyWeather;
 
-/// File of a site's hazard model, inside its bundle directory.
-pub const HAZARD_FILE: &str = "hazard.json";
-/// Alerts go out on at most this share of the fitting days.
-pub const MAX_ALERT_SHARE: f64 = 0.35;
+/// Share of a site's climatology days at or above its alert threshold.
+pub const ALERT_SHARE: f64 = 0.38;
 /// Accident days a target needs before its intercept is re-fitted.
 pub const MIN_REFIT_EVENT_DAYS: usize = 10;
 /// L2 penalty of the regression (on standardised features).
@@ -63,10 +98,11 @@ impl Climatology {
         if days.x.is_empty() {
             return None;
         }
-        let k = DAY_FEATURES.len();
+        let k = INPUTS;
+        let all: Vec<[f32; INPUTS]> = days.x.iter().zip(&days.date).map(|(x, d)| inputs(x, *d)).collect();
         let (mut mean, mut std) = (vec![0f64; k], vec![1f64; k]);
         for j in 0..k {
-            let v: Vec<f64> = days.x.iter().map(|x| x[j] as f64).filter(|v| v.is_finite()).collect();
+            let v: Vec<f64> = all.iter().map(|x| x[j] as f64).filter(|v| v.is_finite()).collect();
             if v.len() > 1 {
                 mean[j] = v.iter().sum::<f64>() / v.len() as f64;
                 std[j] = (v.iter().map(|x| (x - mean[j]).powi(2)).sum::<f64>() / v.len() as f64).sqrt().max(1e-6);
@@ -77,7 +113,7 @@ impl Climatology {
         Some(Climatology { mean, std, days: days.x.len(), from, to })
     }
 
-    /// Standardised features, missing ones at 0 (the climatological mean).
+    /// Standardised inputs ([`inputs`]), missing ones at 0 (the climatological mean).
     pub fn standardise(&self, x: &[f32]) -> Vec<f64> {
         x.iter()
             .enumerate()
@@ -89,7 +125,7 @@ impl Climatology {
 /// The fitted model, with the climatology of the site it is applied to.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HazardModel {
-    /// Feature names, in [`DAY_FEATURES`] order.
+    /// Input names, in order ([`input_names`]).
     pub features: Vec<String>,
     /// Weights on standardised features.
     pub weights: Vec<f64>,
@@ -107,9 +143,9 @@ fn sigmoid(z: f64) -> f64 {
 }
 
 impl HazardModel {
-    /// The hazard of a day with features `x` ([`DAY_FEATURES`] order, NaN where missing).
-    pub fn hazard(&self, x: &[f32]) -> f64 {
-        let z = self.climatology.standardise(x);
+    /// The hazard of day `date` with weather features `x` ([`DAY_FEATURES`] order, NaN where missing).
+    pub fn hazard(&self, x: &[f32], date: NaiveDate) -> f64 {
+        let z = self.climatology.standardise(&inputs(x, date));
         sigmoid(self.bias + self.weights.iter().zip(&z).map(|(w, v)| w * v).sum::<f64>())
     }
 
@@ -118,8 +154,8 @@ impl HazardModel {
         HazardModel { climatology, ..self.clone() }
     }
 
-    pub fn save(&self, dir: &Path) -> Result<(), HazardError> {
-        let path = dir.join(HAZARD_FILE);
+    /// Writes the model to `path` (staged, then renamed into place).
+    pub fn save(&self, path: &Path) -> Result<(), HazardError> {
         let err = |e: String| HazardError::File { path: path.display().to_string(), message: e };
         let staged = crate::geo::raster::Staged::new(&path).map_err(|e| err(e.to_string()))?;
         fs_err::write(staged.path(), serde_json::to_string_pretty(self).expect("serialisable") + "\n")
@@ -128,8 +164,7 @@ impl HazardModel {
         Ok(())
     }
 
-    pub fn load(dir: &Path) -> Result<HazardModel, HazardError> {
-        let path = dir.join(HAZARD_FILE);
+    pub fn load(path: &Path) -> Result<HazardModel, HazardError> {
         let err = |e: String| HazardError::File { path: path.display().to_string(), message: e };
         let text = fs_err::read_to_string(&path)
             .map_err(|e| err(format!("{e}; give the site its model (`avarisk run onboard`)")))?;
@@ -140,9 +175,11 @@ impl HazardModel {
 /// Fits the logistic regression on the region-days `idx` of `days`, standardised by `climatology` (ridge-penalised
 /// Newton iterations; deterministic). Returns (weights, bias).
 pub fn fit(days: &Days, idx: &[usize], climatology: &Climatology) -> (Vec<f64>, f64) {
-    let k = DAY_FEATURES.len();
-    let rows: Vec<Vec<f64>> =
-        idx.iter().map(|&i| std::iter::once(1.0).chain(climatology.standardise(&days.x[i])).collect()).collect();
+    let k = INPUTS;
+    let rows: Vec<Vec<f64>> = idx
+        .iter()
+        .map(|&i| std::iter::once(1.0).chain(climatology.standardise(&inputs(&days.x[i], days.date[i]))).collect())
+        .collect();
     let y: Vec<f64> = idx.iter().map(|&i| days.y[i] as u8 as f64).collect();
     let mut beta = vec![0f64; k + 1];
     let rate = y.iter().sum::<f64>() / y.len().max(1) as f64;
@@ -209,7 +246,7 @@ pub fn refit_intercept(model: &HazardModel, days: &Days, idx: &[usize]) -> Optio
     }
     let z: Vec<f64> = idx
         .iter()
-        .map(|&i| model.weights.iter().zip(model.climatology.standardise(&days.x[i])).map(|(w, v)| w * v).sum())
+        .map(|&i| model.weights.iter().zip(model.climatology.standardise(&inputs(&days.x[i], days.date[i]))).map(|(w, v)| w * v).sum())
         .collect();
     // Expected count is increasing in the intercept: bisection.
     let (mut lo, mut hi) = (-20.0, 20.0);
@@ -263,24 +300,30 @@ impl AlertSkill {
     }
 }
 
-/// The hazard threshold with the best Heidke skill score over `(hazard, accident)` pairs among those alerting on at
-/// most [`MAX_ALERT_SHARE`] of the days.
-pub fn alert_threshold(hazard: &[f64], y: &[bool]) -> f64 {
-    let mut sorted: Vec<f64> = hazard.to_vec();
-    sorted.sort_by(|a, b| b.total_cmp(a));
-    let max_alerts = (MAX_ALERT_SHARE * hazard.len() as f64).floor() as usize;
-    let mut best = (f64::NEG_INFINITY, sorted.first().copied().unwrap_or(1.0));
-    for (k, t) in sorted.iter().enumerate().take(max_alerts.max(1)) {
-        if k + 1 < sorted.len() && sorted[k + 1] == *t {
-            continue; // ties: the threshold alerts on all of them
-        }
-        let alert: Vec<bool> = hazard.iter().map(|h| h >= t).collect();
-        let s = AlertSkill::of(&alert, y);
-        if s.heidke > best.0 {
-            best = (s.heidke, *t);
+/// The site-level hazard of each day of `days` (the highest over the regions named in `points`, or over all
+/// regions when none is named), with the days in order.
+pub fn site_days_hazard(model: &HazardModel, days: &Days, points: &[String]) -> Vec<(NaiveDate, f64)> {
+    let use_region = |r: usize| points.is_empty() || points.iter().any(|p| *p == days.regions[r]);
+    let mut by_day: std::collections::BTreeMap<NaiveDate, f64> = Default::default();
+    for i in 0..days.y.len() {
+        if use_region(days.region[i]) {
+            let h = model.hazard(&days.x[i], days.date[i]);
+            let e = by_day.entry(days.date[i]).or_insert(f64::NEG_INFINITY);
+            *e = e.max(h);
         }
     }
-    best.1
+    by_day.into_iter().collect()
+}
+
+/// The hazard at or above which `share` of `hazard` lies.
+pub fn threshold_for_share(hazard: &[f64], share: f64) -> Option<f64> {
+    let mut v: Vec<f64> = hazard.iter().copied().filter(|h| h.is_finite()).collect();
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(|a, b| b.total_cmp(a));
+    let k = ((share * v.len() as f64).round() as usize).clamp(1, v.len());
+    Some(v[k - 1])
 }
 
 /// The day features of every weather point of `rows` on `date` ([`DAY_FEATURES`] order), by point id.
@@ -347,19 +390,20 @@ mod tests {
         let (w, b) = fit(&d, &idx, &clim);
         assert!(w[1] > 1.0 && w[1] > 5.0 * w[3].abs(), "{w:?}");
         let m = HazardModel {
-            features: DAY_FEATURES.iter().map(|c| c.name().to_owned()).collect(),
+            features: input_names(),
             weights: w,
             bias: b,
             climatology: clim,
             alert_threshold: 0.5,
             fitted_on: "test".into(),
         };
-        let expected: f64 = d.x.iter().map(|x| m.hazard(x)).sum();
+        let expected: f64 = d.x.iter().zip(&d.date).map(|(x, t)| m.hazard(x, *t)).sum();
         let observed = d.y.iter().filter(|y| **y).count() as f64;
         assert!((expected - observed).abs() < 0.05 * observed, "expected {expected}, observed {observed}");
-        let t = alert_threshold(&d.x.iter().map(|x| m.hazard(x)).collect::<Vec<_>>(), &d.y);
-        let skill = AlertSkill::of(&d.x.iter().map(|x| m.hazard(x) >= t).collect::<Vec<_>>(), &d.y);
-        assert!(skill.alert_share <= MAX_ALERT_SHARE + 1e-9 && skill.heidke > 0.5, "{skill:?}");
+        let h: Vec<f64> = d.x.iter().zip(&d.date).map(|(x, t)| m.hazard(x, *t)).collect();
+        let t = threshold_for_share(&h, ALERT_SHARE).unwrap();
+        let skill = AlertSkill::of(&h.iter().map(|h| *h >= t).collect::<Vec<_>>(), &d.y);
+        assert!((skill.alert_share - ALERT_SHARE).abs() < 0.01 && skill.heidke > 0.3, "{skill:?}");
     }
 
     #[test]
@@ -378,7 +422,7 @@ mod tests {
         };
         let b = refit_intercept(&m, &d, &idx).unwrap();
         let m = HazardModel { bias: b, ..m };
-        let expected: f64 = d.x.iter().map(|x| m.hazard(x)).sum();
+        let expected: f64 = d.x.iter().zip(&d.date).map(|(x, t)| m.hazard(x, *t)).sum();
         let observed = d.y.iter().filter(|y| **y).count() as f64;
         assert!((expected - observed).abs() < 0.5, "{expected} vs {observed}");
         assert!(refit_intercept(&m, &d, &idx[..5]).is_none());

@@ -78,18 +78,24 @@ fn rank(stage: &Stage) -> usize {
         Stage::Terrain(_) => 1,
         Stage::Observations(_) => 2,
         Stage::Model(_) => 3,
-        Stage::Weather(_) => 4,
-        Stage::WeatherFeatures(_) => 5,
-        Stage::Predict(_) => 6,
-        Stage::Publish(_) => 7,
-        Stage::Train(_) => 8,
+        Stage::Hazard { .. } => 4,
+        Stage::Weather(_) => 5,
+        Stage::WeatherFeatures(_) => 6,
+        Stage::Predict(_) => 7,
+        Stage::Publish(_) => 8,
+        Stage::Train(_) => 9,
     }
 }
 
 /// Is a stage's unit one per run date (weather, weather features, prediction, publishing), or one per site?
 pub fn dated(stage: &Stage) -> bool {
     match stage {
-        Stage::Dem(_) | Stage::Terrain(_) | Stage::Observations(_) | Stage::Model(_) | Stage::Train(_) => false,
+        Stage::Dem(_)
+        | Stage::Terrain(_)
+        | Stage::Observations(_)
+        | Stage::Model(_)
+        | Stage::Hazard { .. }
+        | Stage::Train(_) => false,
         Stage::Weather(_) | Stage::WeatherFeatures(_) | Stage::Predict(_) | Stage::Publish(_) => true,
     }
 }
@@ -161,12 +167,25 @@ pub fn io(site: &Site, stage: &Stage, store: &Store, ctx: &RunContext) -> UnitIo
             }
             UnitIo { inputs, outputs: vec![store.bundle(id)], ..Default::default() }
         }
+        Stage::Hazard { .. } if site.model.is_none() => UnitIo::default(),
+        Stage::Hazard { .. } => {
+            let mut inputs = vec![Input::Path(store.events(id))];
+            if let Ok(entries) = std::fs::read_dir(site.dir.join(crate::dataset::days::REGIONAL_DIR)) {
+                let mut files: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+                files.sort();
+                inputs.extend(files.into_iter().map(Input::Path));
+            }
+            if let Some(from) = site.model.as_ref().and_then(|m| m.from.as_ref()) {
+                inputs.push(Input::Path(store.hazard(from)));
+            }
+            UnitIo { inputs, outputs: vec![store.hazard(id)], ..Default::default() }
+        }
         Stage::Predict(_) if site.model.is_none() => UnitIo::default(),
         Stage::Predict(_) => {
             let b = store.bundle(id);
             let mut inputs = vec![Input::Path(store.dem(id)), Input::Path(store.terrain(id))];
             inputs.extend(
-                [b.join(bundle::WEIGHTS_FILE), b.join(bundle::META_FILE), b.join(crate::hazard::HAZARD_FILE)]
+                [b.join(bundle::WEIGHTS_FILE), b.join(bundle::META_FILE), store.hazard(id)]
                     .map(Input::Path),
             );
             if site.weather.is_some() {
@@ -259,6 +278,13 @@ pub fn run_stage(site: &Site, stage: &Stage, store: &Store, ctx: &RunContext) ->
         // Training spans sites and writes a bundle, not a site output.
         Stage::Train(_) => Err("train stages run with `avarisk train --pipeline NAME --out DIR`".into()),
         Stage::Model(p) => crate::train::onboard::model_unit(site, p, store).map_err(|e| e.to_string()),
+        Stage::Hazard { held_back_from } => {
+            if site.model.is_none() {
+                return Ok("skipped: the site has no [model]".into());
+            }
+            let from = site.model.as_ref().and_then(|m| m.from.as_deref());
+            crate::train::onboard::hazard_unit(site, *held_back_from, store, from).map_err(|e| e.to_string())
+        }
         Stage::Predict(p) => match predict::day::day_map(site, store, ctx.date, p).map_err(|e| e.to_string())? {
             None => Ok("skipped: the site has no [model]".into()),
             Some(pred) => Ok(pred.to_string()),

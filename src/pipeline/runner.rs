@@ -268,7 +268,7 @@ pub fn execute(plan: &Plan, pipeline: &Pipeline, store: &Store, opts: &RunOption
             // A target site's model starts from its source's bundle: source sites run first, and target units are
             // prepared after them, so their input hashes see the new source bundle.
             let waves: Vec<Vec<&Site>> = match stage {
-                Stage::Model(_) => {
+                Stage::Model(_) | Stage::Hazard { .. } => {
                     let (sources, targets) = sites
                         .iter()
                         .copied()
@@ -449,7 +449,7 @@ fn site_config_for(site: &Site, stage: &Stage) -> Site {
     if !matches!(stage, Stage::Publish(_)) {
         s.danger = None;
     }
-    if !matches!(stage, Stage::Model(_) | Stage::Predict(_) | Stage::Publish(_)) {
+    if !matches!(stage, Stage::Model(_) | Stage::Hazard { .. } | Stage::Predict(_) | Stage::Publish(_)) {
         s.model = None;
     }
     s

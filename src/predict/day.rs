@@ -81,7 +81,7 @@ pub fn day_map(
         });
     }
     let bundle_id = bundle::lineage_id(&bundle_dir)?;
-    let model = HazardModel::load(&bundle_dir).map_err(|e| PredictError::Params(e.to_string()))?;
+    let model = HazardModel::load(&store.hazard(&site.id)).map_err(|e| PredictError::Params(e.to_string()))?;
 
     // The day's hazard at every weather point of the site.
     let weather_path = store.weather(&site.id);
@@ -103,7 +103,7 @@ pub fn day_map(
             (id.clone(), r.longitude, r.latitude)
         })
         .collect();
-    let hazards: Vec<f64> = features.iter().map(|(_, x)| model.hazard(x)).collect();
+    let hazards: Vec<f64> = features.iter().map(|(_, x)| model.hazard(x, date)).collect();
     let maps = site_maps(site, store, params, &points)?;
     let (sus, grid, width) = (&maps.susceptibility, &maps.grid, maps.grid.width);
     let staged = Staged::new(&store.prediction(&site.id, date))?;

@@ -92,7 +92,8 @@ mod tests {
         assert_eq!(s.level(0.8), 5);
         assert_eq!(s.level(1.0), 5);
         assert_eq!(s.class(f32::NAN), NO_LEVEL);
-        assert_eq!(level_name(3), "Considerable");
+        assert_eq!(level_name(3), "Moderate");
+        assert_eq!(level_name(1), "Very low");
     }
 
     #[test]

@@ -37,9 +37,8 @@ pub fn model_unit(site: &Site, stage: &TrainStage, store: &Store) -> Result<Stri
     let Some(model) = &site.model else {
         return Ok("skipped: the site has no [model]".into());
     };
-    let network = network_unit(site, stage, store)?;
-    let hazard = hazard_unit(site, stage.held_back_from, store, model.from.as_deref())?;
-    Ok(format!("{network}; {hazard}"))
+    let _ = model;
+    network_unit(site, stage, store)
 }
 
 /// The site's hazard model ([`crate::hazard`]) in its bundle: a source site's is fitted on its own region-days of
@@ -75,12 +74,12 @@ pub fn hazard_unit(site: &Site, held_back_from: i32, store: &Store, from: Option
                 });
             }
             let (weights, bias) = hazard::fit(days, &idx, &climatology);
-            let mut m = HazardModel {
-                features: crate::dataset::days::DAY_FEATURES.iter().map(|c| c.name().to_owned()).collect(),
+            let m = HazardModel {
+                features: hazard::input_names(),
                 weights,
                 bias,
                 climatology,
-                alert_threshold: 0.5,
+                alert_threshold: f64::NAN,
                 fitted_on: format!(
                     "{}: {} region-days of winters before {held_back_from}/{} ({} with a recorded accident)",
                     site.id,
@@ -89,13 +88,10 @@ pub fn hazard_unit(site: &Site, held_back_from: i32, store: &Store, from: Option
                     idx.iter().filter(|&&i| days.y[i]).count()
                 ),
             };
-            let h: Vec<f64> = idx.iter().map(|&i| m.hazard(&days.x[i])).collect();
-            let y: Vec<bool> = idx.iter().map(|&i| days.y[i]).collect();
-            m.alert_threshold = hazard::alert_threshold(&h, &y);
             m
         }
         Some(source) => {
-            let parent = HazardModel::load(&store.bundle(source)).map_err(|e| RunError::Reference(e.to_string()))?;
+            let parent = HazardModel::load(&store.hazard(source)).map_err(|e| RunError::Reference(e.to_string()))?;
             let mut m = parent.for_site(climatology.unwrap_or_else(|| parent.climatology.clone()));
             let refit = days.as_ref().and_then(|(d, _)| hazard::refit_intercept(&m, d, &before(d)));
             m.fitted_on = format!(
@@ -119,8 +115,25 @@ pub fn hazard_unit(site: &Site, held_back_from: i32, store: &Store, from: Option
             m
         }
     };
-    let dir = store.bundle(&site.id);
-    model.save(&dir).map_err(|e| RunError::Reference(e.to_string()))?;
+    // Alerts on the site's most hazardous ALERT_SHARE of climatology days (weather only, no record).
+    let mut model = model;
+    if let Some((d, _)) = &days {
+        let points: Vec<String> = match &site.weather {
+            Some(crate::config::WeatherSource::OpenMeteo { points, .. }) => points.iter().map(|p| p.id.clone()).collect(),
+            _ => Vec::new(),
+        };
+        let h: Vec<f64> = hazard::site_days_hazard(&model, d, &points).into_iter().map(|(_, h)| h).collect();
+        if let Some(t) = hazard::threshold_for_share(&h, hazard::ALERT_SHARE) {
+            model.alert_threshold = t;
+        }
+    }
+    if !model.alert_threshold.is_finite() {
+        return Err(RunError::Empty {
+            what: "hazard",
+            hint: format!("no regional weather for `{}` to set its alert threshold from", site.id),
+        });
+    }
+    model.save(&store.hazard(&site.id)).map_err(|e| RunError::Reference(e.to_string()))?;
     Ok(format!("hazard model ({}, alert from {:.3})", model.fitted_on, model.alert_threshold))
 }
 

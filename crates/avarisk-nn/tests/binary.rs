@@ -39,6 +39,7 @@ fn dataset(n: usize) -> Dataset {
         info: Info {
             channels: vec!["a".into(), "b".into()],
             patch: p,
+            context: 0,
             norm_mean: vec![0.0; c],
             norm_std: vec![1.0; c],
             resolution_m: 90.0,

@@ -7,7 +7,7 @@ export LIBTORCH_USE_PYTORCH := 1
 CARGO ?= cargo
 DEMO_ROOT ?= out
 
-.PHONY: help setup build test check lint fmt demo bench bench-terrain bench-weather bench-train bench-serve bench-predict serve experiment-transfer
+.PHONY: help setup build test check lint fmt demo verify bench bench-terrain bench-weather bench-train bench-serve bench-predict serve experiment-transfer
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-20s %s\n", $$1, $$2}'
@@ -52,7 +52,12 @@ bench-terrain: setup ## P1: terrain features vs gdaldem on an ~80 Mpx DEM built 
 bench-weather: setup ## P4: 100 sites fetching weather concurrently from a loopback server with 200 ms latency
 	$(CARGO) bench --locked --bench weather
 
-experiment-transfer: setup ## the transfer experiment (Swiss -> western Tyrol), report in out/experiments/transfer/
+verify: setup ## the daily product over the held-back winters of both sites (after make demo), reports in out/verify/
+	$(CARGO) build --locked
+	./target/debug/avarisk --root $(DEMO_ROOT) verify --site tyrol-west --offline --report $(DEMO_ROOT)/verify/tyrol-west
+	./target/debug/avarisk --root $(DEMO_ROOT) verify --site swiss-alps --offline --report $(DEMO_ROOT)/verify/swiss-alps
+
+experiment-transfer: setup ## the transfer experiment (Swiss -> western Tyrol) scored on the map, report in out/experiments/transfer/
 	$(CARGO) build --locked
 	./target/debug/avarisk --root $(DEMO_ROOT) run onboard --sites swiss-alps,tyrol-west
 	./target/debug/avarisk --root $(DEMO_ROOT) experiment --out $(DEMO_ROOT)/experiments/transfer --epochs 8

@@ -6,10 +6,14 @@
 //!  sites/*/site.toml, pipelines/*.toml ──[config]──► validated Plan (every problem at once)
 //!
 //!  DEM sources ──[ingest::dem]──► terrain/dem.tif ──[features::terrain]──► terrain/features.tif
-//!  weather API / station files ──[ingest::weather]──► weather/daily.parquet ──[features::weather]──► weather/features/<day>.tif
-//!  avalanche records ──[ingest::observations]──► observations/events.parquet (+ event weather, label rasters)
+//!  avalanche records ──[ingest::observations]──► observations/events.parquet
+//!  weather API / station files ──[ingest::weather]──► weather/daily.parquet ──[features::weather]──► day features
 //!
-//!  features + events ──[dataset]──► patches ──[train]──► model bundle [model] ──► (next) predict ──► publish
+//!  terrain + events ──[dataset]──► windows ──[train]──► network bundle [model]          (where)
+//!  regional weather + events ──[hazard]──► hazard.json                                  (when)
+//!  bundle ──[predict]──► susceptibility.tif ─┬─[predict::day]──► predictions/<day>.tif ──[publish]──► COG, STAC,
+//!  day features ──[hazard]──► regional hazard ┘                                          zones, quicklook, CAP
+//!  published maps + held-back records ──[evaluate]──► map-level scores, season verification
 //! ```
 //!
 //! `pipeline` is the only module that knows the order of the stages; `store` knows where each output lives (under

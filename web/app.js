@@ -71,9 +71,47 @@
     }
     sel.disabled = d.dates.length === 0;
     if (d.latest) sel.value = d.latest;
-    sel.onchange = () => showDay(id, sel.value);
+    sel.onchange = () => {
+      showDay(id, sel.value);
+      drawSeason(sel.value);
+    };
+    const coll = await getJson("/api/sites/" + id).catch(() => null);
+    state.season = coll ? (coll.links || []).filter((l) => l.rel === "item" && typeof l["avarisk:hazard"] === "number") : [];
+    drawSeason(sel.value);
     if (sel.value) await showDay(id, sel.value);
     else status("no published day for this site");
+  }
+
+  // The season beside the day picker: each published day's hazard (from the Collection's item links), the alert
+  // threshold dashed, alert days shaded, the shown day in red; a click picks the nearest day.
+  function drawSeason(day) {
+    const box = $("season");
+    const days = state.season || [];
+    if (days.length < 2) {
+      box.innerHTML = "";
+      return;
+    }
+    const w = 240, h = 70, n = days.length - 1;
+    const top = Math.max(...days.map((l) => Math.max(l["avarisk:hazard"], l["avarisk:alert_threshold"] || 0)), 1e-9);
+    const x = (i) => (i / n) * w;
+    const y = (v) => h - 4 - (v / top) * (h - 8);
+    let svg = '<svg viewBox="0 0 ' + w + " " + h + '" preserveAspectRatio="none">';
+    days.forEach((l, i) => {
+      if (l["avarisk:alert_active"]) svg += '<rect class="alert" x="' + (x(i) - w / n / 2) + '" y="0" width="' + w / n + '" height="' + h + '"/>';
+    });
+    const t = days[days.length - 1]["avarisk:alert_threshold"];
+    if (typeof t === "number") svg += '<line class="threshold" x1="0" x2="' + w + '" y1="' + y(t) + '" y2="' + y(t) + '"/>';
+    svg += '<polyline class="hazard" points="' + days.map((l, i) => x(i) + "," + y(l["avarisk:hazard"])).join(" ") + '"/>';
+    const k = days.findIndex((l) => l.title === day);
+    if (k >= 0) svg += '<line class="today" x1="' + x(k) + '" x2="' + x(k) + '" y1="0" y2="' + h + '"/>';
+    box.innerHTML = svg + "</svg>";
+    box.firstChild.onclick = (ev) => {
+      const r = box.firstChild.getBoundingClientRect();
+      const i = Math.round(((ev.clientX - r.left) / r.width) * n);
+      const sel = $("date");
+      sel.value = days[Math.max(0, Math.min(n, i))].title;
+      sel.onchange();
+    };
   }
 
   async function showDay(id, day) {

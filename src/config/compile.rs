@@ -209,7 +209,9 @@ pub enum Stage {
     Model(TrainStage),
     /// Onboarding: give each site with a `[model]` its day-level hazard model (winters from `held_back_from` on are
     /// never fitted on).
-    Hazard { held_back_from: i32 },
+    Hazard {
+        held_back_from: i32,
+    },
     Predict(PredictParams),
     Publish(PublishStage),
 }

@@ -310,7 +310,7 @@ pub fn verify(s: &Season) -> Verification {
     // Class shares per day, averaged over quiet (no alert) and alert days.
     let mut quiet = ([0f64; 5], 0usize);
     let mut stormy = ([0f64; 5], 0usize);
-    for d in 0..s.days.len() {
+    for (d, alerted) in alert.iter().enumerate() {
         let mut at = [0f64; 5];
         for r in 0..regions {
             let f = scale(d, r);
@@ -321,7 +321,7 @@ pub fn verify(s: &Season) -> Verification {
         }
         let n = at[0].max(1.0);
         let shares = [(at[0] - at[1]) / n, (at[1] - at[2]) / n, (at[2] - at[3]) / n, (at[3] - at[4]) / n, at[4] / n];
-        let acc = if alert[d] { &mut stormy } else { &mut quiet };
+        let acc = if *alerted { &mut stormy } else { &mut quiet };
         acc.0.iter_mut().zip(shares).for_each(|(a, v)| *a += v);
         acc.1 += 1;
     }

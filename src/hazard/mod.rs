@@ -157,7 +157,7 @@ impl HazardModel {
     /// Writes the model to `path` (staged, then renamed into place).
     pub fn save(&self, path: &Path) -> Result<(), HazardError> {
         let err = |e: String| HazardError::File { path: path.display().to_string(), message: e };
-        let staged = crate::geo::raster::Staged::new(&path).map_err(|e| err(e.to_string()))?;
+        let staged = crate::geo::raster::Staged::new(path).map_err(|e| err(e.to_string()))?;
         fs_err::write(staged.path(), serde_json::to_string_pretty(self).expect("serialisable") + "\n")
             .map_err(|e| err(e.to_string()))?;
         staged.commit().map_err(|e| err(e.to_string()))?;
@@ -166,7 +166,7 @@ impl HazardModel {
 
     pub fn load(path: &Path) -> Result<HazardModel, HazardError> {
         let err = |e: String| HazardError::File { path: path.display().to_string(), message: e };
-        let text = fs_err::read_to_string(&path)
+        let text = fs_err::read_to_string(path)
             .map_err(|e| err(format!("{e}; give the site its model (`avarisk run onboard`)")))?;
         serde_json::from_str(&text).map_err(|e| err(format!("not a hazard model: {e}")))
     }
@@ -221,12 +221,11 @@ fn solve(mut a: Vec<Vec<f64>>, mut b: Vec<f64>) -> Vec<f64> {
         if a[c][c].abs() < 1e-12 {
             continue;
         }
-        for r in c + 1..n {
-            let f = a[r][c] / a[c][c];
-            for k in c..n {
-                a[r][k] -= f * a[c][k];
-            }
-            b[r] -= f * b[c];
+        let (pivot_row, pivot_b) = (a[c].clone(), b[c]);
+        for (row, br) in a.iter_mut().zip(b.iter_mut()).skip(c + 1) {
+            let f = row[c] / pivot_row[c];
+            row.iter_mut().zip(&pivot_row).skip(c).for_each(|(x, p)| *x -= f * p);
+            *br -= f * pivot_b;
         }
     }
     let mut x = vec![0f64; n];
@@ -246,7 +245,14 @@ pub fn refit_intercept(model: &HazardModel, days: &Days, idx: &[usize]) -> Optio
     }
     let z: Vec<f64> = idx
         .iter()
-        .map(|&i| model.weights.iter().zip(model.climatology.standardise(&inputs(&days.x[i], days.date[i]))).map(|(w, v)| w * v).sum())
+        .map(|&i| {
+            model
+                .weights
+                .iter()
+                .zip(model.climatology.standardise(&inputs(&days.x[i], days.date[i])))
+                .map(|(w, v)| w * v)
+                .sum()
+        })
         .collect();
     // Expected count is increasing in the intercept: bisection.
     let (mut lo, mut hi) = (-20.0, 20.0);

@@ -184,10 +184,7 @@ pub fn io(site: &Site, stage: &Stage, store: &Store, ctx: &RunContext) -> UnitIo
         Stage::Predict(_) => {
             let b = store.bundle(id);
             let mut inputs = vec![Input::Path(store.dem(id)), Input::Path(store.terrain(id))];
-            inputs.extend(
-                [b.join(bundle::WEIGHTS_FILE), b.join(bundle::META_FILE), store.hazard(id)]
-                    .map(Input::Path),
-            );
+            inputs.extend([b.join(bundle::WEIGHTS_FILE), b.join(bundle::META_FILE), store.hazard(id)].map(Input::Path));
             if site.weather.is_some() {
                 inputs.push(Input::Path(store.weather(id)));
             }

@@ -278,33 +278,50 @@ pub fn xml(m: &Message) -> String {
         )
     } else {
         (
-            format!(
-                "Avalanche hazard above the alert threshold at {} on {}: avarisk risk class up to {} ({})",
-                m.site_name,
-                m.date,
-                m.level,
-                level_name(m.level)
-            ),
-            format!(
-                "Day-level hazard {:.3} (alert from {:.3}): {:.2} km2 in {} zone(s) at or above avarisk risk class {} \
-                 ({}), up to class {} ({}), predicted for {} by avarisk model {}. avarisk risk classes are not EAWS \
-                 danger levels.{}",
-                m.hazard,
-                m.alert_threshold,
-                m.area_km2,
-                m.zones,
-                m.alert_level,
-                level_name(m.alert_level),
-                m.level,
-                level_name(m.level),
-                m.date,
-                m.bundle_id,
-                if m.zones > m.polygons.len() {
-                    format!(" The area shows the {} largest zones; zones.geojson has all.", m.polygons.len())
-                } else {
-                    String::new()
-                }
-            ),
+            if m.zones == 0 {
+                format!("Avalanche hazard above the alert threshold at {} on {}", m.site_name, m.date)
+            } else {
+                format!(
+                    "Avalanche hazard above the alert threshold at {} on {}: avarisk risk class up to {} ({})",
+                    m.site_name,
+                    m.date,
+                    m.level,
+                    level_name(m.level)
+                )
+            },
+            if m.zones == 0 {
+                format!(
+                    "Day-level hazard {:.3} (alert from {:.3}); no zone reaches avarisk risk class {} ({}). Predicted \
+                     for {} by avarisk model {}. avarisk risk classes are not EAWS danger levels.",
+                    m.hazard,
+                    m.alert_threshold,
+                    m.alert_level,
+                    level_name(m.alert_level),
+                    m.date,
+                    m.bundle_id
+                )
+            } else {
+                format!(
+                    "Day-level hazard {:.3} (alert from {:.3}): {:.2} km2 in {} zone(s) at or above avarisk risk class \
+                     {} ({}), up to class {} ({}), predicted for {} by avarisk model {}. avarisk risk classes are not \
+                     EAWS danger levels.{}",
+                    m.hazard,
+                    m.alert_threshold,
+                    m.area_km2,
+                    m.zones,
+                    m.alert_level,
+                    level_name(m.alert_level),
+                    m.level,
+                    level_name(m.level),
+                    m.date,
+                    m.bundle_id,
+                    if m.zones > m.polygons.len() {
+                        format!(" The area shows the {} largest zones; zones.geojson has all.", m.polygons.len())
+                    } else {
+                        String::new()
+                    }
+                )
+            },
         )
     };
     el(2, "headline", &headline);

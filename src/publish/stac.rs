@@ -285,11 +285,15 @@ pub fn collection(site_dir: &Path, input: &MapInput, new_item: &Value) -> Result
                 epsg.push(c);
             }
         }
+        // The day's hazard and alert ride on the link: a dashboard draws the season from the Collection alone.
         links.push(json!({
             "rel": "item",
             "href": format!("./{date}/{ITEM_JSON}"),
             "type": GEOJSON_MEDIA_TYPE,
             "title": date,
+            "avarisk:hazard": it["properties"]["avarisk:hazard"],
+            "avarisk:alert_threshold": it["properties"]["avarisk:alert_threshold"],
+            "avarisk:alert_active": it["properties"]["avarisk:alert"]["active"],
         }));
     }
     let mut c = json!({
@@ -297,7 +301,7 @@ pub fn collection(site_dir: &Path, input: &MapInput, new_item: &Value) -> Result
         "stac_version": STAC_VERSION,
         "stac_extensions": [],
         "id": input.site_id,
-        "title": format!("{}: daily avalanche danger maps", input.site_name),
+        "title": format!("{}: daily avalanche risk maps", input.site_name),
         "description": format!(
             "Daily avalanche release probability (Cloud Optimized GeoTIFF), avarisk risk classes, warning zones \
              (GeoJSON), quicklooks and CAP alerts for {}, produced by avarisk.", input.site_name),

@@ -8,7 +8,7 @@
 //!   binned in 8 sectors of 45 degrees centred on N, NE, E, SE, S, SW, W, NW; flat cells and cells at the DEM's
 //!   edge or nodata have none. The dominant aspects are the sectors holding at least 20 % of the zone's cells with
 //!   an aspect, largest first (at least the largest one).
-//! - Coordinates: WGS84 longitude, latitude (RFC 7946 order), 7 decimals (~1 cm); exterior rings counter-clockwise,
+//! - Coordinates: WGS84 longitude, latitude (RFC 7946 order), 6 decimals (~10 cm, as RFC 7946 suggests); exterior rings counter-clockwise,
 //!   holes clockwise. Polygon edges follow the cell borders of the site grid.
 use std::path::Path;
 
@@ -278,8 +278,17 @@ pub fn ring_to_wgs84(ring: &Ring, crs: &Crs, exterior: bool) -> Result<Ring, Pub
     Ok(out)
 }
 
-fn round7(v: f64) -> f64 {
-    (v * 1e7).round() / 1e7
+/// `v` to 4 significant digits (probabilities per cell and day are small: 2.345e-6).
+fn significant(v: f64) -> f64 {
+    if v == 0.0 || !v.is_finite() {
+        return v;
+    }
+    let scale = 10f64.powi(3 - v.abs().log10().floor() as i32);
+    (v * scale).round() / scale
+}
+
+fn round6(v: f64) -> f64 {
+    (v * 1e6).round() / 1e6
 }
 
 /// The zones as a GeoJSON FeatureCollection (WGS84).
@@ -291,7 +300,7 @@ pub fn geojson(zones: &[Zone], grid: &Grid, input: &MapInput) -> Result<Value, P
             let mut rings = Vec::new();
             for (i, r) in p.iter().enumerate() {
                 let r = ring_to_wgs84(r, &grid.crs, i == 0)?;
-                rings.push(r.iter().map(|(x, y)| json!([round7(*x), round7(*y)])).collect::<Vec<_>>());
+                rings.push(r.iter().map(|(x, y)| json!([round6(*x), round6(*y)])).collect::<Vec<_>>());
             }
             polys.push(rings);
         }
@@ -319,8 +328,8 @@ pub fn geojson(zones: &[Zone], grid: &Grid, input: &MapInput) -> Result<Value, P
                 "level_name": level_name(z.level),
                 "area_km2": (z.area_km2 * 1e4).round() / 1e4,
                 "cells": z.cells,
-                "prob_max": (z.prob_max as f64 * 1e4).round() / 1e4,
-                "prob_mean": (z.prob_mean as f64 * 1e4).round() / 1e4,
+                "prob_max": significant(z.prob_max as f64),
+                "prob_mean": significant(z.prob_mean as f64),
                 "elev_min_m": z.elev_min_m.map(|v| v.round()),
                 "elev_max_m": z.elev_max_m.map(|v| v.round()),
                 "aspects": z.dominant_aspects(),

@@ -119,7 +119,9 @@ pub fn hazard_unit(site: &Site, held_back_from: i32, store: &Store, from: Option
     let mut model = model;
     if let Some((d, _)) = &days {
         let points: Vec<String> = match &site.weather {
-            Some(crate::config::WeatherSource::OpenMeteo { points, .. }) => points.iter().map(|p| p.id.clone()).collect(),
+            Some(crate::config::WeatherSource::OpenMeteo { points, .. }) => {
+                points.iter().map(|p| p.id.clone()).collect()
+            }
             _ => Vec::new(),
         };
         let h: Vec<f64> = hazard::site_days_hazard(&model, d, &points).into_iter().map(|(_, h)| h).collect();

@@ -2,6 +2,7 @@
 //! rasters generated here; `gdaldem` (Debian's gdal-bin, installed by `make setup`) is the reference for terrain.
 mod cli;
 mod config;
+mod daily_hazard;
 mod dataset;
 mod dem;
 mod http_server;

@@ -564,9 +564,10 @@ fn web_map_loads_in_headless_chromium_with_tiles_and_legend() {
     let legend_tag = dom[..dom.find("id=\"legend\"").unwrap()].rsplit('<').next().unwrap().to_owned()
         + legend.split('>').next().unwrap();
     assert!(!legend_tag.contains("hidden"), "legend visible: <{legend_tag}>");
-    for level in ["Low", "Moderate", "Considerable", "High", "Very high"] {
+    for level in ["avarisk risk class", "Very low", "Low", "Moderate", "High", "Very high", "Not EAWS danger levels"] {
         assert!(legend.contains(level), "legend lists {level}");
     }
+    assert!(!legend.contains("Considerable"), "no EAWS level name");
     assert!(dom.contains(&format!("/files/{SITE}/{}/danger_class.tif", DAYS[1])), "COG link");
     assert!(dom.contains(&format!("href=\"/api/sites/{SITE}/{}\"", DAYS[1])), "STAC item link");
     assert!(dom.contains("Test Alps"), "site list");

@@ -112,6 +112,26 @@ fn train_resume_finetune_and_eval() {
     assert_eq!(o.status.code(), Some(1));
     assert!(text(&o).contains("from 2030-01-01"), "{}", text(&o));
 
+    // A trained bundle's map does not depend on the tiling: windows of 32, 64 and 256 cells edge to edge give the
+    // same values (no ring inside windows: what a network that learnt its sampling frame would show).
+    let map = |tile: &str| {
+        let out = root.path().join(format!("t{tile}.tif"));
+        let args = ["predict", "--site", "tyrol-west", "--date", "2021-02-15", "--bundle", s, "--tile", tile];
+        let o = run(&[&args[..], &["--overlap", "0", "--out", out.to_str().unwrap()]].concat());
+        assert!(o.status.success(), "{}", text(&o));
+        read_band(&out, 1).0
+    };
+    let (t256, t64, t32) = (map("256"), map("64"), map("32"));
+    for (name, other) in [("64", &t64), ("32", &t32)] {
+        let d = t256
+            .iter()
+            .zip(other.iter())
+            .filter(|(a, b)| **a != -9999.0 && **b != -9999.0)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0f32, f32::max);
+        assert!(d < 1e-3, "tile {name} differs from tile 256 by {d}");
+    }
+
     // A bundle whose features differ from the site's is refused, naming what differs.
     let mut meta = bundle::read_meta(&ft).unwrap();
     meta.features.swap(0, 1);
@@ -208,7 +228,7 @@ fn adapting_with_coral_trains_on_the_source_and_records_its_lineage() {
     let m = &meta.metrics;
     assert_eq!((m["method"].as_str(), m["adapted"].as_str()), (Some("coral"), Some("AdaBN+CORAL")), "{m}");
     assert_eq!(m["coral"]["source_sites"], serde_json::json!(["tyrol-west"]), "{m}");
-    assert!(m["coral"]["source_patches"].as_u64().unwrap() > 100, "{m}");
+    assert!(m["coral"]["source_patches"].as_u64().unwrap() > 50, "{m}");
     for k in ["coral_before", "coral_after"] {
         assert!(m["coral"][k].as_f64().is_some_and(|v| v.is_finite() && v >= 0.0), "{k}: {m}");
     }
@@ -232,9 +252,9 @@ fn an_exported_dataset_trains_with_the_libtorch_only_trainer() {
 
     let d = avarisk_nn::data::read(&file).unwrap();
     assert_eq!(d.info.channels, avarisk::dataset::CHANNELS.map(String::from));
-    assert_eq!((d.info.patch, d.info.context), (112, 32));
+    assert_eq!((d.info.patch, d.info.context), (160, 32));
     assert_eq!((d.info.sites.clone(), d.info.held_back_from), (vec!["tyrol-west".into()], 2018));
-    assert!(d.train.len() > 100 && !d.val.is_empty(), "{} + {}", d.train.len(), d.val.len());
+    assert!(d.train.len() > 50 && !d.val.is_empty(), "{} + {}", d.train.len(), d.val.len());
     assert!(d.train.winter.iter().all(|w| *w < 2018) && d.val.winter.iter().all(|w| *w >= 2018));
     assert!(d.info.norm_std.iter().all(|s| *s > 0.0) && d.train.mask.iter().any(|m| *m > 0.0));
 

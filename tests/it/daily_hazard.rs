@@ -1,0 +1,117 @@
+//! Daily means daily, on the real western-Tyrol site (its own network and hazard, trained briefly): the published
+//! map and its alert follow the day's hazard, a range writes the season, and `verify` scores whole winters.
+use super::*;
+
+/// A project holding western Tyrol as a source site (its own records train its network and hazard), with the
+/// repository's pipelines, the network trained for one epoch.
+fn tyrol_source_project() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let (sites, site) = (dir.path().join("sites"), dir.path().join("sites/tyrol-west"));
+    std::fs::create_dir_all(&site).unwrap();
+    std::os::unix::fs::symlink(repo().join("sites/_shared"), sites.join("_shared")).unwrap();
+    for sub in ["observations", "weather"] {
+        std::os::unix::fs::symlink(repo().join("sites/tyrol-west").join(sub), site.join(sub)).unwrap();
+    }
+    let toml = std::fs::read_to_string(repo().join("sites/tyrol-west/site.toml")).unwrap();
+    let toml = toml.replace("from = \"swiss-alps\"\nmode = \"freeze\"\n", "");
+    assert!(!toml.contains("swiss-alps\""), "the site no longer names a source");
+    std::fs::write(site.join("site.toml"), toml).unwrap();
+    std::fs::create_dir_all(dir.path().join("pipelines")).unwrap();
+    for name in ["onboard.toml", "daily.toml"] {
+        let text = std::fs::read_to_string(repo().join("pipelines").join(name)).unwrap();
+        std::fs::write(dir.path().join("pipelines").join(name), text.replace("epochs = 10", "epochs = 1")).unwrap();
+    }
+    dir
+}
+
+#[test]
+fn the_published_map_and_its_alert_follow_the_day_and_a_range_writes_the_season() {
+    let project = tyrol_source_project();
+    let root = project.path().join("out");
+    let r = root.to_str().unwrap();
+    let run = |args: &[&str]| {
+        let o = avarisk(project.path(), &[&["--root", r], args].concat());
+        assert!(o.status.success(), "{}", text(&o));
+        text(&o)
+    };
+    let out = run(&["run", "onboard", "--sites", "tyrol-west"]);
+    assert!(out.contains("hazard model (tyrol-west:"), "{out}");
+    // Late January 2021: a storm cycle, then quieter days.
+    let out =
+        run(&["run", "daily", "--from", "2021-01-26", "--to", "2021-02-03", "--offline", "--sites", "tyrol-west"]);
+    let season = root.join("published/tyrol-west/season.csv");
+    assert!(
+        out.contains("season of tyrol-west")
+            && season.exists()
+            && root.join("published/tyrol-west/season.png").exists()
+    );
+    let csv = std::fs::read_to_string(&season).unwrap();
+    let rows: Vec<Vec<&str>> = csv.lines().skip(1).map(|l| l.split(',').collect()).collect();
+    assert_eq!(rows.len(), 9, "{csv}");
+    let hazard: Vec<f64> = rows.iter().map(|r| r[1].parse().unwrap()).collect();
+    let threshold: f64 = rows[0][2].parse().unwrap();
+    let (lo, hi) = hazard.iter().fold((f64::MAX, 0f64), |(a, b), h| (a.min(*h), b.max(*h)));
+    assert!(hi > 2.0 * lo, "the hazard changes with the day: {hazard:?}");
+    let class1 = |i: usize| rows[i][3].parse::<f64>().unwrap();
+    let (quiet, stormy) = (
+        hazard.iter().enumerate().min_by(|a, b| a.1.total_cmp(b.1)).unwrap().0,
+        hazard.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).unwrap().0,
+    );
+    assert!(class1(quiet) > class1(stormy), "more of the site in class 1 on the quiet day: {csv}");
+    assert!(class1(quiet) > 0.9, "a quiet day is mostly class 1: {csv}");
+    // An alert (Alert or Update) exactly on the days at or above the threshold, a Cancel the day after the last.
+    for (i, row) in rows.iter().enumerate() {
+        let active = matches!(row[8], "Alert" | "Update");
+        assert_eq!(active, hazard[i] >= threshold, "day {} ({csv})", row[0]);
+        let cap = root.join("published/tyrol-west").join(row[0]).join("alert.cap.xml");
+        assert_eq!(cap.exists(), !row[8].is_empty(), "{}", row[0]);
+        if i > 0 && row[8] == "Cancel" {
+            assert!(hazard[i - 1] >= threshold && hazard[i] < threshold);
+        }
+    }
+    let xml = std::fs::read_to_string(root.join("published/tyrol-west").join(rows[stormy][0]).join("alert.cap.xml"));
+    if hazard[stormy] >= threshold {
+        let xml = xml.unwrap();
+        let headline = xml.split("<headline>").nth(1).unwrap().split("</headline>").next().unwrap();
+        assert!(
+            headline.starts_with("Avalanche hazard above the alert threshold") && !headline.contains("EAWS"),
+            "{xml}"
+        );
+        assert!(xml.contains("avarisk risk class") && !xml.contains("Extreme"), "{xml}");
+    }
+}
+
+#[test]
+fn verify_scores_the_daily_product_over_a_winter_and_prints_the_class_table() {
+    let project = tyrol_source_project();
+    let root = project.path().join("out");
+    let r = root.to_str().unwrap();
+    let o = avarisk(project.path(), &["--root", r, "run", "onboard", "--sites", "tyrol-west"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let report = root.join("verify");
+    let args = ["--root", r, "verify", "--site", "tyrol-west", "--from-winter", "2020", "--to-winter", "2020"];
+    let o = avarisk(project.path(), &[&args[..], &["--offline", "--report", report.to_str().unwrap()]].concat());
+    assert!(o.status.success(), "{}", text(&o));
+    let out = text(&o);
+    assert!(out.contains("Same-cell test") && out.contains("[danger]\nthresholds = ["), "{out}");
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(report.join("verify.json")).unwrap()).unwrap();
+    assert_eq!(v["days"], 151, "December 2020 to April 2021");
+    let same = v["same_cell"]["map"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&same) && v["same_cell"]["events"].as_u64().unwrap() > 5, "{v}");
+    let share = v["alerts"]["alert_share"].as_f64().unwrap();
+    assert!(share > 0.05 && share < 0.8, "{v}");
+    let t: Vec<f64> = v["class_thresholds"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect();
+    assert!(t.windows(2).all(|w| w[0] < w[1]) && t[0] > 0.0, "{t:?}");
+    // Classes begin at the top 5 / 1 / 0.2 / 0.05 % of cell-days: quiet days are class 1 almost everywhere.
+    assert!(v["class_shares_quiet"][0].as_f64().unwrap() > 0.95, "{v}");
+    for png in ["reliability.png", "season.png"] {
+        assert!(report.join(png).exists());
+    }
+    // A site whose weather the store lacks for a winter is refused with the command to run.
+    let o = avarisk(
+        project.path(),
+        &["--root", r, "verify", "--site", "tyrol-west", "--from-winter", "2030", "--to-winter", "2030", "--offline"],
+    );
+    assert_ne!(o.status.code(), Some(0), "{}", text(&o));
+}

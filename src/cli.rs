@@ -242,9 +242,13 @@ pub enum Command {
         /// Print the plan (stages x sites x dates, and what would be skipped); run nothing.
         #[arg(long)]
         dry_run: bool,
-        /// Run only shard INDEX of COUNT (0-based; sites split by a stable hash of their id); ledger and lock per shard.
+        /// Run only shard INDEX of COUNT (0-based) of the work, split as --shard-by says; ledger and lock per shard.
         #[arg(long)]
         shard: Option<pipeline::Shard>,
+        /// How --shard splits the work: sites dealt in id order (round-robin), sites by a hash of their id (hash),
+        /// or every site on every COUNT-th date of the run (date, for a backfill of few sites).
+        #[arg(long, value_enum, default_value_t, requires = "shard")]
+        shard_by: pipeline::ShardBy,
         /// Wait for a run in progress to finish instead of exiting 75.
         #[arg(long)]
         wait: bool,
@@ -537,14 +541,14 @@ fn dispatch(cli: &Cli) -> anyhow::Result<ExitCode> {
             let ctx = RunContext { date: *date, from: None, offline: true };
             one_stage(&cli.project, pipeline, site, Stage::WeatherFeatures(Default::default()), &store, &ctx)
         }
-        Command::Run { pipeline, sites, when, jobs, dry_run, shard, wait, max_attempts, ledger } => {
+        Command::Run { pipeline, sites, when, jobs, dry_run, shard, shard_by, wait, max_attempts, ledger } => {
             let mut opts = pipeline::RunOptions::new(when.dates()?);
             opts.sites = sites.clone();
             opts.weather_from = when.weather_from;
             opts.offline = when.offline;
             opts.jobs = *jobs;
             opts.dry_run = *dry_run;
-            opts.shard = *shard;
+            opts.shard = shard.map(|s| pipeline::Shard { by: *shard_by, ..s });
             opts.wait = *wait;
             opts.max_attempts = *max_attempts;
             opts.ledger = ledger.clone();
@@ -913,6 +917,7 @@ fn run(project: &Path, name: &str, store: &Store, mut opts: pipeline::RunOptions
             eprintln!("error: {e}");
             return Ok(ExitCode::from(75));
         }
+        Err(e @ pipeline::runner::RunError::UndatedInDateShard { .. }) => bail!(usage(e.to_string())),
         Err(e) => return Err(e.into()),
     };
     for u in &summary.units {

@@ -27,7 +27,7 @@ pub mod runner;
 pub mod scaffold;
 
 pub use fingerprint::Input;
-pub use runner::{execute, RunOptions, RunSummary, Shard};
+pub use runner::{execute, RunOptions, RunSummary, Shard, ShardBy};
 
 /// Days of weather before the run date that a daily run ingests (the history weather features need).
 pub const WEATHER_HISTORY_DAYS: i64 = 14;

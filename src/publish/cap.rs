@@ -171,7 +171,8 @@ pub fn decide(
     previous: Option<&AlertState>,
 ) -> Result<Option<Message>, PublishError> {
     let alerting: Vec<&Zone> = zones.iter().filter(|z| z.level >= params.alert_level).collect();
-    let area: f64 = alerting.iter().map(|z| z.area_km2).sum();
+    // `+ 0.0`: an empty sum of f64 is -0.0, which would print as "-0.000".
+    let area: f64 = alerting.iter().map(|z| z.area_km2).sum::<f64>() + 0.0;
     // A day-level hazard decides when there is one (the daily maps); a map without one alerts on its zones' area.
     let applies = match input.hazard {
         Some(h) => h.max >= h.threshold,

@@ -381,7 +381,8 @@ fn with_a_day_level_hazard_alerts_follow_the_hazard_not_the_area() {
     assert_eq!(p2.alert, Some(MsgType::Alert));
     let a2 = cap_fields(&p2.dir.join("alert.cap.xml"));
     assert_eq!(a2["severity"], ["Severe"], "more than twice the threshold");
-    assert!(a2["headline"][0].contains("avarisk risk class") && !a2["headline"][0].contains("EAWS"), "{a2:?}");
+    assert!(a2["headline"][0].contains("above the alert threshold") && !a2["headline"][0].contains("EAWS"), "{a2:?}");
+    assert!(a2["description"][0].contains("avarisk risk class"), "{a2:?}");
     assert!(a2["description"][0].contains("hazard 0.450 (alert from 0.200)"), "{a2:?}");
     let p3 = site.publish_with(d(15), true, &params, h(0.25)).unwrap();
     assert_eq!(p3.alert, Some(MsgType::Update));

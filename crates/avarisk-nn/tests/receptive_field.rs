@@ -27,31 +27,3 @@ fn an_input_cell_reaches_no_further_than_the_receptive_radius() {
     assert!(reach > 15, "the field is wide: {reach}");
     assert!(reach as usize <= receptive_radius(&cfg), "reach {reach} > {}", receptive_radius(&cfg));
 }
-use tch::nn::OptimizerConfig;
-use tch::{Device, Kind};
-
-fn tiny() -> UNetConfig {
-    UNetConfig { in_channels: 14, widths: [4, 8, 16], dilation: 2, dropout: 0.1 }
-}
-
-fn snapshot(vs: &nn::VarStore, prefix: &str) -> Vec<(String, Tensor)> {
-    let mut out: Vec<_> = vs
-        .variables()
-        .into_iter()
-        .filter(|(n, _)| n.starts_with(prefix))
-        .map(|(n, t)| (n, t.detach().copy()))
-        .collect();
-    out.sort_by(|a, b| a.0.cmp(&b.0));
-    out
-}
-
-/// Runs `steps` Adam steps (weight decay on) with BCE-with-logits on a fixed random batch through the frozen path.
-fn adam_steps(net: &UNet, opt: &mut nn::Optimizer, steps: usize) {
-    let xs = Tensor::randn([2, 14, 16, 16], (Kind::Float, Device::Cpu));
-    let ys = Tensor::rand([2, 1, 16, 16], (Kind::Float, Device::Cpu)).ge(0.5).to_kind(Kind::Float);
-    for _ in 0..steps {
-        let logits = net.forward_frozen_encoder(&xs, true).unwrap();
-        let loss = logits.binary_cross_entropy_with_logits::<Tensor>(&ys, None, None, tch::Reduction::Mean);
-        opt.backward_step(&loss);
-    }
-}

@@ -36,7 +36,7 @@ pub struct RawSite {
     /// Where the site's model comes from (the `model` stage of onboarding). Absent: the site gets no model.
     #[serde(default)]
     pub model: Option<RawModel>,
-    /// Danger levels of the published maps (from `avarisk calibrate --site ID`).
+    /// Risk classes of the published maps (from `avarisk verify --site ID`).
     #[serde(default)]
     pub danger: Option<RawDanger>,
     /// Where the site's data come from and under which licence. At least one entry.
@@ -56,7 +56,7 @@ pub struct RawModel {
     pub mode: Option<String>,
 }
 
-/// Danger levels (EAWS-style 1-5) from the risk probability, and what is published from them.
+/// avarisk risk classes 1-5 (not EAWS danger levels) from the risk probability, and what is published from them.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawDanger {
@@ -74,7 +74,7 @@ pub struct RawDanger {
     /// Zones smaller than this (km2) are left out of zones.geojson (they stay in the class raster). Default 0.5.
     #[serde(default)]
     pub zone_min_area_km2: Option<f64>,
-    /// How the thresholds were derived (free text, written by `avarisk calibrate`).
+    /// How the thresholds were derived (free text, written by `avarisk verify`).
     #[serde(default)]
     pub calibration: Option<String>,
 }

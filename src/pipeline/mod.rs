@@ -330,7 +330,7 @@ fn publish_site(site: &Site, store: &Store, date: chrono::NaiveDate, stage: &Pub
     }
     let Some(danger) = &site.danger else {
         return Err(format!(
-            "{}: no [danger] thresholds; calibrate them with `avarisk calibrate --site {}` and paste the table",
+            "{}: no [danger] thresholds; derive them with `avarisk verify --site {}` and paste the table",
             site.file.display(),
             site.id
         ));

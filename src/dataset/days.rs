@@ -108,6 +108,29 @@ pub const DAY_FEATURES: [Channel; 7] = [
     Channel::RainOnSnow,
 ];
 
+/// One weather point's features of a day ([`DAY_FEATURES`] order, NaN where missing), with its position.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PointDay {
+    pub id: String,
+    pub longitude: f64,
+    pub latitude: f64,
+    pub x: [f32; DAY_FEATURES.len()],
+}
+
+/// The [`DAY_FEATURES`] of every point of a day's features.
+pub fn point_days(f: &crate::features::weather::daily::DailyFeatures) -> Vec<PointDay> {
+    f.points
+        .iter()
+        .map(|p| {
+            let mut x = [f32::NAN; DAY_FEATURES.len()];
+            for (k, c) in DAY_FEATURES.iter().enumerate() {
+                x[k] = p.values.get(c).copied().flatten().map_or(f32::NAN, |v| v as f32);
+            }
+            PointDay { id: p.point_id.clone(), longitude: p.longitude, latitude: p.latitude, x }
+        })
+        .collect()
+}
+
 /// Region-days: features (NaN where missing), label, region index, day, winter.
 #[derive(Debug, Clone, Default)]
 pub struct Days {
@@ -150,13 +173,9 @@ pub fn build_days(
     while day <= to {
         if matches!(day.month(), 12 | 1..=4) {
             if let Ok(f) = daily_features("days", weather, day, &params) {
-                for p in &f.points {
-                    let Some(r) = regions.iter().position(|id| *id == p.point_id) else { continue };
-                    let mut x = [f32::NAN; DAY_FEATURES.len()];
-                    for (k, c) in DAY_FEATURES.iter().enumerate() {
-                        x[k] = p.values.get(c).copied().flatten().map_or(f32::NAN, |v| v as f32);
-                    }
-                    out.x.push(x);
+                for p in point_days(&f) {
+                    let Some(r) = regions.iter().position(|id| *id == p.id) else { continue };
+                    out.x.push(p.x);
                     out.y.push(accident_days.contains_key(&(r, day)));
                     out.region.push(r);
                     out.date.push(day);

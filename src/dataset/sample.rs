@@ -27,8 +27,6 @@ pub struct SamplingParams {
     pub label_radius_m: Option<f64>,
     /// Seed of the tiling's offset.
     pub seed: u64,
-    /// Channels left out (set to the training mean, 0 after normalisation): feature ablation.
-    pub drop: Vec<String>,
 }
 
 /// Window side and context margin unless configured.
@@ -45,7 +43,6 @@ impl Default for SamplingParams {
             control_radius_m: DEFAULT_CONTROL_RADIUS_M,
             label_radius_m: None,
             seed: 7,
-            drop: Vec::new(),
         }
     }
 }
@@ -118,16 +115,6 @@ impl Samples {
         self.winter.extend(other.winter);
         self.origin.extend(other.origin);
         self.events.extend(other.events);
-    }
-
-    /// Sets the channels named in `drop` to NaN (0, the mean, once normalised), so a model cannot use them.
-    pub fn drop_channels(&mut self, drop: &[String]) {
-        let (pp, c) = (self.plane(), CHANNELS.len());
-        for ch in CHANNELS.iter().enumerate().filter(|(_, n)| drop.iter().any(|d| d == *n)).map(|(i, _)| i) {
-            for i in 0..self.len() {
-                self.x[(i * c + ch) * pp..(i * c + ch + 1) * pp].fill(f32::NAN);
-            }
-        }
     }
 
     /// Indices of windows whose winter satisfies `keep`.
@@ -230,9 +217,7 @@ pub fn build(
         });
     }
     let events = observations::load_events(&events_path)?;
-    let mut samples = sample_area(&rasters, events, positive, params);
-    samples.drop_channels(&params.drop);
-    Ok(samples)
+    Ok(sample_area(&rasters, events, positive, params))
 }
 
 /// Cells within `radius_m` of each event (the event's own cell always), with the events that reach them.

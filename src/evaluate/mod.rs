@@ -27,7 +27,6 @@ use rand::{Rng, SeedableRng};
 use serde::Serialize;
 
 use crate::dataset::channels::{SiteRasters, CHANNELS};
-use crate::geo::raster;
 use crate::ingest::observations::Event;
 use crate::train::metrics::{self, Scores};
 
@@ -110,16 +109,6 @@ pub fn cases(rasters: &SiteRasters, events: &[Event], design: &MapDesign) -> Cas
     out
 }
 
-/// A raster's first band, whole (NaN where nodata), with its width.
-pub fn read_grid(path: &Path) -> Result<(Vec<f32>, usize), crate::geo::GeoError> {
-    let p = path.display().to_string();
-    let ds = raster::open(&p)?;
-    let (w, h) = ds.raster_size();
-    let mut out = vec![0f32; w * h];
-    raster::read_rows(&ds, 1, 0, h, &mut out)?;
-    Ok((out, w))
-}
-
 /// Values of a whole-grid layer at `cells`.
 pub fn at(values: &[f32], width: usize, cells: &[(usize, usize)]) -> Vec<f32> {
     cells.iter().map(|(c, r)| values[r * width + c]).collect()
@@ -136,6 +125,9 @@ pub struct Row {
     /// ROC curve: (false-positive rate, true-positive rate) from the highest score down, ties taken together.
     #[serde(skip)]
     pub roc: Vec<(f64, f64)>,
+    /// The layer's values at the scored cells (nodata as the lowest value).
+    #[serde(skip)]
+    pub values: Vec<f32>,
 }
 
 /// The ROC curve of `scores` against `labels`, one point per distinct score (ties move diagonally).
@@ -198,6 +190,7 @@ pub fn score(name: &str, layer: &[f32], width: usize, slope: &[f32], cases: &Cas
         roc_auc_ci95: metrics::bootstrap_ci(&cases.groups, &values, &cases.labels, metrics::roc_auc, 1000, 7),
         capture,
         roc: roc_curve(&values, &cases.labels),
+        values,
     }
 }
 

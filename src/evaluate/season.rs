@@ -152,12 +152,9 @@ pub fn season(
         if crate::hazard::in_season(day) {
             if let Ok(features) = crate::hazard::point_features(&site.id, &rows, day) {
                 if points.is_empty() {
-                    for (id, _) in &features {
-                        let r = rows.iter().find(|r| &r.point_id == id).expect("features come from these rows");
-                        points.push((id.clone(), r.longitude, r.latitude));
-                    }
+                    points = features.iter().map(|p| (p.id.clone(), p.longitude, p.latitude)).collect();
                 }
-                let by_point = |id: &str| features.iter().find(|(p, _)| p == id).map(|(_, x)| *x);
+                let by_point = |id: &str| features.iter().find(|p| p.id == id).map(|p| p.x);
                 let x: Vec<Option<[f32; 7]>> = points.iter().map(|(id, ..)| by_point(id)).collect();
                 hazard.push(x.iter().map(|x| x.map_or(f64::NAN, |x| model.hazard(&x, day))).collect());
                 snow_72h.push(x.iter().map(|x| x.map_or(f32::NAN, |x| x[snow_col])).collect());

@@ -85,6 +85,16 @@ pub fn read_rows(ds: &Dataset, band: usize, row0: usize, rows: usize, out: &mut 
 }
 
 /// Writes `data` (rows x width, NaN for no value) to rows starting at `row0` of band `band` (1-based).
+/// A raster's first band, whole (NaN where nodata), with its width: for rasters small enough to hold (a site's
+/// map, 24 MB for the 6 Mpx Swiss grid).
+pub fn read_band(path: &Path) -> Result<(Vec<f32>, usize), GeoError> {
+    let ds = open(&path.display().to_string())?;
+    let (w, h) = ds.raster_size();
+    let mut out = vec![0f32; w * h];
+    read_rows(&ds, 1, 0, h, &mut out)?;
+    Ok((out, w))
+}
+
 pub fn write_rows(ds: &Dataset, band: usize, row0: usize, width: usize, mut data: Vec<f32>) -> Result<(), GeoError> {
     let path = ds.description().unwrap_or_default();
     let err = |e| GeoError::Gdal { action: "write", path: path.clone(), source: Box::new(e) };

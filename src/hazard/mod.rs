@@ -32,7 +32,7 @@ use std::path::Path;
 use chrono::{Datelike, NaiveDate};
 use serde::{Deserialize, Serialize};
 
-use crate::dataset::days::{Days, DAY_FEATURES};
+use crate::dataset::days::{point_days, Days, PointDay, DAY_FEATURES};
 use crate::features::weather::Channel;
 
 /// Calendar inputs after the weather features.
@@ -332,23 +332,13 @@ pub fn threshold_for_share(hazard: &[f64], share: f64) -> Option<f64> {
     Some(v[k - 1])
 }
 
-/// The day features of every weather point of `rows` on `date` ([`DAY_FEATURES`] order), by point id.
+/// The day features of every weather point of `rows` on `date`, with the points' positions.
 pub fn point_features(
     site: &str,
     rows: &[DailyWeather],
     date: NaiveDate,
-) -> Result<Vec<(String, [f32; DAY_FEATURES.len()])>, crate::features::weather::WeatherFeatureError> {
-    let f = daily_features(site, rows, date, &WeatherFeatureParams::default())?;
-    Ok(f.points
-        .iter()
-        .map(|p| {
-            let mut x = [f32::NAN; DAY_FEATURES.len()];
-            for (k, c) in DAY_FEATURES.iter().enumerate() {
-                x[k] = p.values.get(c).copied().flatten().map_or(f32::NAN, |v| v as f32);
-            }
-            (p.point_id.clone(), x)
-        })
-        .collect())
+) -> Result<Vec<PointDay>, crate::features::weather::WeatherFeatureError> {
+    Ok(point_days(&daily_features(site, rows, date, &WeatherFeatureParams::default())?))
 }
 
 /// Is `date` in the avalanche season the hazard is fitted and verified on (December to April)?

@@ -80,7 +80,6 @@ pub fn day_map(
             hint: format!("give the site its model first (`avarisk run onboard --sites {}`)", site.id),
         });
     }
-    let bundle_id = bundle::lineage_id(&bundle_dir)?;
     let model = HazardModel::load(&store.hazard(&site.id)).map_err(|e| PredictError::Params(e.to_string()))?;
 
     // The day's hazard at every weather point of the site.
@@ -96,14 +95,8 @@ pub fn day_map(
     if features.is_empty() {
         return Err(PredictError::Params(format!("site `{}`: no weather point has features for {date}", site.id)));
     }
-    let points: Vec<(String, f64, f64)> = features
-        .iter()
-        .map(|(id, _)| {
-            let r = rows.iter().find(|r| &r.point_id == id).expect("features come from these rows");
-            (id.clone(), r.longitude, r.latitude)
-        })
-        .collect();
-    let hazards: Vec<f64> = features.iter().map(|(_, x)| model.hazard(x, date)).collect();
+    let points: Vec<(String, f64, f64)> = features.iter().map(|p| (p.id.clone(), p.longitude, p.latitude)).collect();
+    let hazards: Vec<f64> = features.iter().map(|p| model.hazard(&p.x, date)).collect();
     let maps = site_maps(site, store, params, &points)?;
     let (sus, grid, width) = (&maps.susceptibility, &maps.grid, maps.grid.width);
     let staged = Staged::new(&store.prediction(&site.id, date))?;
@@ -112,16 +105,15 @@ pub fn day_map(
         unit: "1".into(),
         description: "probability of a recorded avalanche release starting in the cell on the day".into(),
     };
-    let out = raster::create_f32(staged.path(), grid, &[spec])?;
+    let mut out = raster::create_f32(staged.path(), grid, &[spec])?;
     let md_err = |e| GeoError::Gdal {
         action: "write metadata to",
         path: staged.path().display().to_string(),
         source: Box::new(e),
     };
-    let mut out = out;
-    let hazard_list: Vec<(String, f64)> = points.iter().map(|(p, ..)| p.clone()).zip(hazards.iter().copied()).collect();
+    let hazard_list: Vec<(String, f64)> = features.iter().map(|p| p.id.clone()).zip(hazards.iter().copied()).collect();
     out.set_metadata_item("AVARISK_DATE", &date.to_string(), "").map_err(md_err)?;
-    out.set_metadata_item(BUNDLE_KEY, &bundle_id, "").map_err(md_err)?;
+    out.set_metadata_item(BUNDLE_KEY, &maps.bundle_id, "").map_err(md_err)?;
     out.set_metadata_item("AVARISK_HAZARD", &serde_json::to_string(&hazard_list).unwrap_or_default(), "")
         .map_err(md_err)?;
     out.set_metadata_item("AVARISK_ALERT_THRESHOLD", &model.alert_threshold.to_string(), "").map_err(md_err)?;
@@ -159,6 +151,8 @@ pub struct SiteMaps {
     pub totals: Vec<f64>,
     /// Whether the susceptibility map was (re)computed.
     pub computed: bool,
+    /// Lineage id of the bundle that made the susceptibility map.
+    pub bundle_id: String,
 }
 
 /// The site's [`SiteMaps`] for weather points `(id, longitude, latitude)`: the susceptibility map is read from
@@ -181,7 +175,7 @@ pub fn site_maps(
         let today = chrono::Utc::now().date_naive();
         predict(&inputs, &bundle_dir, today, params, &sus_path, crate::model::device())?;
     }
-    let (susceptibility, width) = crate::evaluate::read_grid(&sus_path)?;
+    let (susceptibility, width) = raster::read_band(&sus_path)?;
     let grid = Grid::of_dataset(&raster::open(&sus_path.display().to_string())?, &sus_path.display().to_string())?;
     let (mut xs, mut ys): (Vec<f64>, Vec<f64>) = points.iter().map(|(_, lon, lat)| (*lon, *lat)).unzip();
     Crs::wgs84().transform_points(&site.grid.crs, &mut xs, &mut ys)?;
@@ -197,5 +191,5 @@ pub fn site_maps(
             totals[r] += *s as f64;
         }
     }
-    Ok(SiteMaps { susceptibility, grid, region, totals, computed: !current })
+    Ok(SiteMaps { susceptibility, grid, region, totals, computed: !current, bundle_id })
 }

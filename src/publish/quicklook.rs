@@ -189,8 +189,13 @@ pub fn render(layers: &Layers, input: &MapInput) -> Canvas {
 /// Renders and writes the quicklook PNG.
 pub fn write(path: &Path, layers: &Layers, input: &MapInput) -> Result<(), PublishError> {
     let cv = render(layers, input);
+    write_rgb(path, cv.w, cv.h, &cv.rgb)
+}
+
+/// Writes `rgb` (row-major RGB bytes, `w` x `h`) as an 8-bit PNG at `path`.
+pub(crate) fn write_rgb(path: &Path, w: usize, h: usize, rgb: &[u8]) -> Result<(), PublishError> {
     let file = fs_err::File::create(path).map_err(PublishError::io("create", path))?;
-    let mut enc = png::Encoder::new(std::io::BufWriter::new(file), cv.w as u32, cv.h as u32);
+    let mut enc = png::Encoder::new(std::io::BufWriter::new(file), w as u32, h as u32);
     enc.set_color(png::ColorType::Rgb);
     enc.set_depth(png::BitDepth::Eight);
     let png_err = |e: png::EncodingError| PublishError::Io {
@@ -198,9 +203,9 @@ pub fn write(path: &Path, layers: &Layers, input: &MapInput) -> Result<(), Publi
         path: path.display().to_string(),
         source: std::io::Error::other(e),
     };
-    let mut w = enc.write_header().map_err(png_err)?;
-    w.write_image_data(&cv.rgb).map_err(png_err)?;
-    w.finish().map_err(png_err)
+    let mut writer = enc.write_header().map_err(png_err)?;
+    writer.write_image_data(rgb).map_err(png_err)?;
+    writer.finish().map_err(png_err)
 }
 
 #[cfg(test)]

@@ -137,15 +137,5 @@ fn plot(path: &Path, days: &[Day]) -> Result<(), PublishError> {
             }
         }
     }
-    let file = fs_err::File::create(path).map_err(PublishError::io("write", path))?;
-    let mut enc = png::Encoder::new(std::io::BufWriter::new(file), w as u32, h as u32);
-    enc.set_color(png::ColorType::Rgb);
-    enc.set_depth(png::BitDepth::Eight);
-    let err = |e: png::EncodingError| PublishError::Io {
-        action: "write",
-        path: path.display().to_string(),
-        source: std::io::Error::other(e),
-    };
-    enc.write_header().map_err(err)?.write_image_data(&rgb).map_err(err)?;
-    Ok(())
+    super::quicklook::write_rgb(path, w, h, &rgb)
 }

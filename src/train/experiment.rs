@@ -89,12 +89,7 @@ impl Target {
 
     fn layer(&self, name: &str, layer: &[f32]) -> Scored {
         let row = evaluate::score(name, layer, self.rasters.grid.width, self.slope(), &self.cases);
-        let values = evaluate::at(layer, self.rasters.grid.width, &self.cases.cells);
-        Scored {
-            values: values.iter().map(|v| if v.is_finite() { *v } else { f32::MIN }).collect(),
-            capture: row.capture,
-            roc: row.roc,
-        }
+        Scored { values: row.values, capture: row.capture, roc: row.roc }
     }
 
     /// The bundle's whole-grid map over the target, scored (the map file is removed afterwards).

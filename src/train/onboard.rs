@@ -31,17 +31,7 @@ fn plan_of(site: &Site) -> Plan {
     Plan { sites: vec![site.clone()], pipelines: Default::default() }
 }
 
-/// Gives `site` its bundle at `store.bundle(site)`: the susceptibility network, then the day-level hazard model
-/// beside it; the message says how.
-pub fn model_unit(site: &Site, stage: &TrainStage, store: &Store) -> Result<String, RunError> {
-    let Some(model) = &site.model else {
-        return Ok("skipped: the site has no [model]".into());
-    };
-    let _ = model;
-    network_unit(site, stage, store)
-}
-
-/// The site's hazard model ([`crate::hazard`]) in its bundle: a source site's is fitted on its own region-days of
+/// The site's hazard model ([`crate::hazard`], [`Store::hazard`]): a source site's is fitted on its own region-days of
 /// the winters before `held_back_from` (its regional exports and records); a target's is its source's, standardised
 /// by the target's climatology, with the intercept re-fitted on the target's own days when they suffice.
 pub fn hazard_unit(site: &Site, held_back_from: i32, store: &Store, from: Option<&str>) -> Result<String, RunError> {
@@ -139,8 +129,8 @@ pub fn hazard_unit(site: &Site, held_back_from: i32, store: &Store, from: Option
     Ok(format!("hazard model ({}, alert from {:.3})", model.fitted_on, model.alert_threshold))
 }
 
-/// Gives `site` its susceptibility network at `store.bundle(site)`.
-fn network_unit(site: &Site, stage: &TrainStage, store: &Store) -> Result<String, RunError> {
+/// Gives `site` its susceptibility network at `store.bundle(site)`; the message says how.
+pub fn model_unit(site: &Site, stage: &TrainStage, store: &Store) -> Result<String, RunError> {
     let Some(model) = &site.model else {
         return Ok("skipped: the site has no [model]".into());
     };

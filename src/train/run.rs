@@ -252,7 +252,7 @@ pub fn predict_map(
     let date = chrono::Utc::now().date_naive();
     crate::predict::predict(&inputs, bundle_dir, date, &Default::default(), dest, device())
         .map_err(|e| RunError::Reference(format!("map of {}: {e}", bundle_dir.display())))?;
-    crate::evaluate::read_grid(dest).map_err(|e| RunError::Reference(e.to_string()))
+    crate::geo::raster::read_band(dest).map_err(|e| RunError::Reference(e.to_string()))
 }
 
 /// ROC-AUC of the bundle on the labelled pixels of `site`'s training-style windows of the winters from

@@ -38,7 +38,16 @@ impl Plan {
     pub fn site(&self, id: &str) -> Option<&Site> {
         self.sites.iter().find(|s| s.id == id)
     }
+
+    /// The parameters of pipeline `pipeline`'s stage of type `T`, when the pipeline exists and has that stage.
+    pub fn stage<T: StageParams>(&self, pipeline: &str) -> Option<&T> {
+        self.pipelines.get(pipeline).and_then(Pipeline::stage)
+    }
 }
+
+/// The first winter (the year of its October) that is held back from training unless a stage says otherwise: winters
+/// 2018/19 on are the project's test winters.
+pub const HELD_BACK_FROM: i32 = 2018;
 
 #[derive(Debug, Clone)]
 pub struct Site {
@@ -195,6 +204,39 @@ pub struct Pipeline {
     pub description: String,
     pub stages: Vec<Stage>,
 }
+
+impl Pipeline {
+    /// The parameters of this pipeline's stage of type `T` (the `train` stage for [`TrainStage`]).
+    pub fn stage<T: StageParams>(&self) -> Option<&T> {
+        self.stages.iter().find_map(T::of)
+    }
+}
+
+/// A stage's parameter type, found in a pipeline with [`Pipeline::stage`].
+pub trait StageParams {
+    fn of(stage: &Stage) -> Option<&Self>;
+}
+
+macro_rules! stage_params {
+    ($($variant:ident($t:ty)),* $(,)?) => {$(
+        impl StageParams for $t {
+            fn of(stage: &Stage) -> Option<&Self> {
+                if let Stage::$variant(p) = stage { Some(p) } else { None }
+            }
+        }
+    )*};
+}
+
+stage_params!(
+    Dem(DemParams),
+    Terrain(TerrainParams),
+    Observations(ObservationParams),
+    Train(TrainStage),
+    Weather(FetchParams),
+    WeatherFeatures(WeatherFeatureParams),
+    Predict(PredictParams),
+    Publish(PublishStage),
+);
 
 /// A stage with its validated parameters.
 #[derive(Debug, Clone)]
@@ -533,7 +575,7 @@ fn compile_train(sites: &[String], raw: &RawTrain, key: &dyn Fn(&str) -> String,
     let (d, ds) = (TrainParams::default(), SamplingParams::default());
     let t = TrainStage {
         sites: sites.to_vec(),
-        held_back_from: raw.held_back_from.unwrap_or(2018),
+        held_back_from: raw.held_back_from.unwrap_or(HELD_BACK_FROM),
         sampling: SamplingParams {
             patch: raw.patch.unwrap_or(ds.patch),
             context: raw.context.unwrap_or(ds.context),
@@ -868,7 +910,9 @@ fn compile_pipeline(
                 let raw = RawTrain { held_back_from, epochs, batch, lr, weight_decay, patience, seed, patch, context };
                 Stage::Model(compile_train(&[], &raw, &key, e))
             }
-            RawStage::Hazard { held_back_from } => Stage::Hazard { held_back_from: held_back_from.unwrap_or(2018) },
+            RawStage::Hazard { held_back_from } => {
+                Stage::Hazard { held_back_from: held_back_from.unwrap_or(HELD_BACK_FROM) }
+            }
             RawStage::Predict { tile, overlap, batch, mc_passes } => {
                 let d = PredictParams::default();
                 let p = PredictParams {

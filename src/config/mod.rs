@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 pub use compile::{
     compile, Attribution, DangerSpec, DemSource, ModelMode, ModelSpec, ObservationSource, Pipeline, Plan, PublishStage,
-    ReferenceLayer, Site, Stage, TrainStage, WeatherPoint, WeatherSource,
+    ReferenceLayer, Site, Stage, StageParams, TrainStage, WeatherPoint, WeatherSource, HELD_BACK_FROM,
 };
 pub use error::{ConfigError, ConfigReport};
 

@@ -132,6 +132,12 @@ fn reliability_edges() -> Vec<f64> {
     (0..=9).map(|k| 10f64.powi(k - 9)).collect()
 }
 
+/// The days of weather [`season`] reads for the winters `from_winter..=to_winter`: from mid-November (the history
+/// the day features need before December 1) to the last April 30; `None` for years out of range.
+pub fn weather_window(from_winter: i32, to_winter: i32) -> Option<(NaiveDate, NaiveDate)> {
+    Some((NaiveDate::from_ymd_opt(from_winter, 11, 15)?, NaiveDate::from_ymd_opt(to_winter + 1, 4, 30)?))
+}
+
 /// The season of `site` over the winters `from_winter..=to_winter` (December-April), from the store: the daily
 /// weather (ingest it first: `avarisk verify` does), the bundle's susceptibility map and hazard model, the events.
 pub fn season(

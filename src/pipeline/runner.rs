@@ -644,6 +644,26 @@ pub fn ledgers_in(store: &Store, given: &[PathBuf]) -> Vec<PathBuf> {
     found
 }
 
+/// The rows of several ledgers read together (`status` over the shards of an array), oldest date first, then by
+/// pipeline, site and start time; `date` and `pipeline` filter as [`Ledger::rows`] does.
+pub fn read_ledgers(
+    files: &[PathBuf],
+    date: Option<&str>,
+    pipeline: Option<&str>,
+) -> Result<Vec<super::ledger::Row>, LedgerError> {
+    let mut rows = Vec::new();
+    for f in files {
+        rows.extend(super::ledger::Ledger::open_read_only(f)?.rows(date, pipeline)?);
+    }
+    rows.sort_by(|a, b| {
+        let k = |r: &super::ledger::Row| {
+            (r.key.date.clone(), r.key.pipeline.clone(), r.key.site.clone(), r.started_at.clone())
+        };
+        k(a).cmp(&k(b))
+    });
+    Ok(rows)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -28,6 +28,15 @@ pub struct Day {
     pub accident: bool,
 }
 
+/// The season of `site` over `dates`, from what was published, with the site's recorded accident days marked:
+/// writes [`SEASON_CSV`] and [`SEASON_PNG`] (nothing when no day of the range was published).
+pub fn write_site(store: &Store, site: &str, dates: &[NaiveDate]) -> Result<Option<(PathBuf, PathBuf)>, PublishError> {
+    let accidents: Vec<NaiveDate> = crate::ingest::observations::load_events(&store.events(site))
+        .map(|e| e.into_iter().map(|e| e.date).collect())
+        .unwrap_or_default();
+    write(store, site, &read(store, site, dates, &accidents)?)
+}
+
 /// Reads the published Items of `site` for `dates` (days not published are left out).
 pub fn read(store: &Store, site: &str, dates: &[NaiveDate], accidents: &[NaiveDate]) -> Result<Vec<Day>, PublishError> {
     let mut out = Vec::new();

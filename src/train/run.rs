@@ -23,6 +23,8 @@ use crate::store::Store;
 pub enum RunError {
     #[error("unknown site `{0}`")]
     Site(String),
+    #[error("no source sites: give --sites or a `train` stage in pipelines/{0}.toml")]
+    NoSites(String),
     #[error(transparent)]
     Dataset(#[from] dataset::DatasetError),
     #[error(transparent)]
@@ -53,6 +55,46 @@ pub struct Spec {
     pub sampling: SamplingParams,
     pub train: TrainParams,
     pub unet: UNetConfig,
+}
+
+/// Single values of a run that override a pipeline's `train` stage.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub sites: Vec<String>,
+    pub held_back_from: Option<i32>,
+    pub epochs: Option<usize>,
+    pub seed: Option<u64>,
+    pub lr: Option<f64>,
+}
+
+impl Spec {
+    /// The `train` stage of `pipeline` (or the defaults when it has none) with `o`'s values in its place.
+    pub fn from_plan(plan: &Plan, pipeline: &str, o: &Overrides) -> Result<Spec, RunError> {
+        let base =
+            plan.stage::<crate::config::TrainStage>(pipeline).cloned().unwrap_or_else(|| crate::config::TrainStage {
+                sites: Vec::new(),
+                held_back_from: crate::config::HELD_BACK_FROM,
+                sampling: Default::default(),
+                train: Default::default(),
+            });
+        let seed = o.seed.unwrap_or(base.train.seed);
+        let sites = if o.sites.is_empty() { base.sites.clone() } else { o.sites.clone() };
+        if sites.is_empty() {
+            return Err(RunError::NoSites(pipeline.to_owned()));
+        }
+        Ok(Spec {
+            sites,
+            held_back_from: o.held_back_from.unwrap_or(base.held_back_from),
+            sampling: SamplingParams { seed, ..base.sampling },
+            train: TrainParams {
+                epochs: o.epochs.unwrap_or(base.train.epochs),
+                lr: o.lr.unwrap_or(base.train.lr),
+                seed,
+                ..base.train
+            },
+            unet: Default::default(),
+        })
+    }
 }
 
 /// Which recorded events a set of windows takes as positives (the others' start zones stay unlabelled).
@@ -309,6 +351,45 @@ pub fn evaluate(
         patch_level_roc_auc: patch_level(plan, store, site, bundle_dir, window.0, &SamplingParams::default())?,
         reliability: metrics::reliability(&probs, &cases.labels, 10),
     })
+}
+
+/// [`evaluate`] on the avalanche records of `records` instead of the site's own: the file goes through the site's
+/// first observation reader into a scratch store sharing the site's terrain; nothing of the site's store changes.
+/// Returns the ingest summary (records kept and excluded, by reason) with the evaluation.
+pub fn evaluate_records(
+    plan: &Plan,
+    store: &Store,
+    site: &str,
+    records: &Path,
+    bundle_dir: &Path,
+    window: EvalWindow,
+    design: &MapDesign,
+) -> Result<(String, Evaluation), RunError> {
+    let mut plan = plan.clone();
+    let s = plan.sites.iter_mut().find(|s| s.id == site).ok_or_else(|| RunError::Site(site.into()))?;
+    let Some(reader) = s.observations.first().cloned() else {
+        return Err(RunError::Report(format!(
+            "{}: no [[observations]] entry to read {} with; add one (format, CRS, columns)",
+            s.file.display(),
+            records.display()
+        )));
+    };
+    s.observations = vec![crate::config::ObservationSource { path: records.to_owned(), ..reader }];
+    let io = |path: &Path| {
+        let path = path.display().to_string();
+        move |source| RunError::Io { path, source }
+    };
+    fs_err::create_dir_all(store.root()).map_err(io(store.root()))?;
+    let scratch = tempfile::tempdir_in(store.root()).map_err(io(store.root()))?;
+    let scratch_store = Store::new(scratch.path());
+    let dir = scratch_store.site_dir(site);
+    fs_err::create_dir_all(&dir).map_err(io(&dir))?;
+    let terrain = std::path::absolute(store.site_dir(site).join("terrain")).map_err(io(&dir))?;
+    std::os::unix::fs::symlink(&terrain, dir.join("terrain")).map_err(io(&terrain))?;
+    let summary = crate::ingest::observations::ingest(plan.site(site).expect("found above"), &scratch_store)
+        .map_err(|e| RunError::Report(format!("{}: {e}", records.display())))?;
+    let evaluation = evaluate(&plan, &scratch_store, site, bundle_dir, window, design)?;
+    Ok((summary.to_string(), evaluation))
 }
 
 /// A site's windows of its events before `spec.held_back_from` (the pool), and those of `events` of them drawn at

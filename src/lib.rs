@@ -18,18 +18,20 @@
 //!
 //! `pipeline` is the only module that knows the order of the stages; `store` knows where each output lives (under
 //! `<root>/sites/<site>/`); `geo` holds the grid, CRS and raster I/O every stage shares.
-pub mod cli;
-pub mod config;
-pub mod dataset;
-pub mod evaluate;
-pub mod features;
+// In the order data flows: shared foundations, then ingest -> features -> dataset -> model/train/hazard -> predict ->
+// evaluate/publish -> serve, then what drives them (pipeline, cli).
 pub mod geo;
-pub mod hazard;
+pub mod config;
+pub mod store;
 pub mod ingest;
+pub mod features;
+pub mod dataset;
 pub mod model;
-pub mod pipeline;
+pub mod train;
+pub mod hazard;
 pub mod predict;
+pub mod evaluate;
 pub mod publish;
 pub mod serve;
-pub mod store;
-pub mod train;
+pub mod pipeline;
+pub mod cli;

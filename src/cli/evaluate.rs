@@ -7,7 +7,7 @@ use anyhow::Context;
 use chrono::NaiveDate;
 use clap::Args;
 
-use super::{find_site, stage::one_stage, Ctx};
+use super::{find_site, stage::stage_result, Ctx};
 use crate::config::{Stage, HELD_BACK_FROM};
 use crate::evaluate::{season, MapDesign};
 use crate::pipeline::RunContext;
@@ -159,7 +159,8 @@ impl Verify {
         let winters = (self.from_winter, self.to_winter);
         let (from, to) = season::weather_window(winters.0, winters.1).context("winter out of range")?;
         let when = RunContext { date: to, from: Some(from), offline: self.offline };
-        one_stage(ctx, "daily", &self.site, Stage::Weather(Default::default()), &when)?;
+        let (site, stage, weather) = stage_result(ctx, "daily", &self.site, Stage::Weather(Default::default()), &when)?;
+        weather.with_context(|| format!("site `{site}`, stage `{stage}`"))?;
         let plan = ctx.plan()?;
         let s = find_site(&plan, &self.site)?;
         let v = season::verify(&season::season(s, &ctx.store, winters.0, winters.1).map_err(anyhow::Error::msg)?);

@@ -1,8 +1,9 @@
 //! Command line: the clap types of each subcommand in its own file, each with a `run` that calls the library and
 //! prints; this file parses, sets up logging and maps outcomes to exit codes.
 //!
-//! Exit codes: 0 success; 1 some work failed (the rest was done); 2 configuration or usage error; 75 another run
-//! holds the lock.
+//! Exit codes: 0 success; 1 some work failed on its input (the rest was done); 2 configuration or usage error; 70 some
+//! work failed inside avarisk or its machine (a panic, permissions, a full disk); 75 another run holds the lock; 130
+//! stopped by a signal.
 mod evaluate;
 mod run;
 mod site;
@@ -76,8 +77,9 @@ pub enum Command {
     /// Serve the published maps read-only over HTTP: JSON API (STAC), COG files with ranges, map tiles, a web map.
     Serve(site::Serve),
     /// Run a pipeline (`pipelines/<NAME>.toml`) on the configured sites, recording each unit in the run ledger:
-    /// units done with the same inputs are skipped, failed ones retried. Exit codes: 0 all done, 1 some units failed
-    /// (the rest are published), 2 configuration or usage error, 75 another run holds the lock, 130 stopped by a signal.
+    /// units done with the same inputs are skipped, failed ones retried. Exit codes: 0 all done, 1 some units failed on
+    /// their input (the rest are published), 2 configuration or usage error, 70 a unit failed inside avarisk or its
+    /// machine, 75 another run holds the lock, 130 stopped by a signal.
     Run(run::Run),
     /// Print the run ledger: one row per unit (pipeline, stage, site, date) with status, attempts and times.
     Status(run::Status),

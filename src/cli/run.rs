@@ -201,7 +201,8 @@ impl Status {
 
 fn print_row(r: &Row) {
     let short = |h: &Option<String>| h.as_deref().map(|h| h[..8.min(h.len())].to_owned()).unwrap_or("-".into());
-    let note = r.error.as_deref().or(r.message.as_deref()).unwrap_or_default();
+    let kind = if r.error_kind.as_deref() == Some("internal") { "internal: " } else { "" };
+    let note = r.error.as_deref().map(|e| format!("{kind}{e}")).or(r.message.clone()).unwrap_or_default();
     println!(
         "{:<10} {:<10} {:<14} {:<16} {:<12} {:>3}  {:<24} {:<8} {:<8} {}",
         r.key.date,

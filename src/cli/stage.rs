@@ -2,14 +2,14 @@
 //! ledger), with the parameters that pipeline gives the stage.
 use std::process::ExitCode;
 
-use anyhow::{bail, Context};
+use anyhow::bail;
 use chrono::NaiveDate;
 use clap::Subcommand;
 
 use super::{find_site, Ctx};
 use crate::config::Stage;
 use crate::ingest::observations::{self, ObservationParams};
-use crate::pipeline::{self, RunContext};
+use crate::pipeline::{self, RunContext, StageError, StageReport};
 
 #[derive(Debug, Subcommand)]
 pub enum Ingest {
@@ -118,14 +118,29 @@ impl Features {
 }
 
 /// Runs one stage for one site, with the parameters of that stage in `pipeline` (or `default`'s when the pipeline
-/// lacks it), and prints its report.
-pub(super) fn one_stage(
+/// lacks it), and prints its report; a failure exits with its kind's code.
+fn one_stage(ctx: &Ctx, pipeline: &str, site: &str, default: Stage, when: &RunContext) -> anyhow::Result<ExitCode> {
+    let (site, stage, result) = stage_result(ctx, pipeline, site, default, when)?;
+    match result {
+        Ok(report) => {
+            println!("{report}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            eprintln!("error: site `{site}`, stage `{stage}`\n  caused by: {e}");
+            Ok(ExitCode::from(e.kind.exit_code()))
+        }
+    }
+}
+
+/// [`one_stage`]'s work: the site, the stage's name and what the stage returned.
+pub(super) fn stage_result(
     ctx: &Ctx,
     pipeline: &str,
     site: &str,
     default: Stage,
     when: &RunContext,
-) -> anyhow::Result<ExitCode> {
+) -> anyhow::Result<(String, &'static str, Result<StageReport, StageError>)> {
     let plan = ctx.plan()?;
     let stage = plan
         .pipelines
@@ -133,11 +148,7 @@ pub(super) fn one_stage(
         .and_then(|p| p.stages.iter().find(|s| s.name() == default.name()).cloned())
         .unwrap_or(default);
     let site = find_site(&plan, site)?;
-    let msg = pipeline::run_stage(site, &stage, &ctx.store, when)
-        .map_err(anyhow::Error::msg)
-        .with_context(|| format!("site `{}`, stage `{}`", site.id, stage.name()))?;
-    println!("{msg}");
-    Ok(ExitCode::SUCCESS)
+    Ok((site.id.clone(), stage.name(), pipeline::run_stage(site, &stage, &ctx.store, when)))
 }
 
 fn labels(ctx: &Ctx, pipeline: &str, site: &str, date: NaiveDate) -> anyhow::Result<ExitCode> {

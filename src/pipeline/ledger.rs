@@ -8,6 +8,8 @@ use std::sync::Mutex;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use serde::Serialize;
 
+use super::StageError;
+
 /// Date key of units that do not depend on the run date (DEM, terrain, observations, model).
 pub const UNDATED: &str = "-";
 
@@ -43,6 +45,8 @@ pub struct Row {
     pub output_hash: Option<String>,
     pub message: Option<String>,
     pub error: Option<String>,
+    /// `input` (fix the input named in `error`) or `internal` (avarisk or its machine), for failed units.
+    pub error_kind: Option<String>,
     pub run_id: Option<String>,
     /// The ledger file the row came from (several are read together for shards).
     pub ledger: String,
@@ -67,6 +71,7 @@ CREATE TABLE IF NOT EXISTS units (
     output_hash TEXT,
     message     TEXT,
     error       TEXT,
+    error_kind  TEXT CHECK (error_kind IN ('input', 'internal')),
     run_id      TEXT,
     PRIMARY KEY (pipeline, stage, site, date)
 );
@@ -96,6 +101,10 @@ impl Ledger {
         conn.pragma_update(None, "journal_mode", "WAL").map_err(err)?;
         conn.pragma_update(None, "synchronous", "NORMAL").map_err(err)?;
         conn.execute_batch(SCHEMA).map_err(err)?;
+        if !has_error_kind(&conn).map_err(err)? {
+            // A ledger written before failures had a kind.
+            conn.execute_batch("ALTER TABLE units ADD COLUMN error_kind TEXT").map_err(err)?;
+        }
         Ok(Ledger { path: path.to_owned(), conn: Mutex::new(conn) })
     }
 
@@ -149,8 +158,9 @@ impl Ledger {
     pub fn get(&self, key: &UnitKey) -> Result<Option<Row>, LedgerError> {
         let ledger = self.path.display().to_string();
         self.with(|c| {
+            let kind = if has_error_kind(c)? { "error_kind" } else { "NULL" };
             c.query_row(
-                &format!("{SELECT} WHERE pipeline = ?1 AND stage = ?2 AND site = ?3 AND date = ?4"),
+                &format!("SELECT {COLUMNS}, {kind} FROM units WHERE pipeline = ?1 AND stage = ?2 AND site = ?3 AND date = ?4"),
                 params![key.pipeline, key.stage, key.site, key.date],
                 |r| row(r, &ledger),
             )
@@ -169,7 +179,7 @@ impl Ledger {
                    attempts = CASE WHEN units.input_hash = excluded.input_hash AND units.status != 'done'
                                    THEN units.attempts + 1 ELSE 1 END,
                    status = 'running', started_at = excluded.started_at, finished_at = NULL,
-                   input_hash = excluded.input_hash, output_hash = NULL, error = NULL, message = NULL,
+                   input_hash = excluded.input_hash, output_hash = NULL, error = NULL, error_kind = NULL, message = NULL,
                    run_id = excluded.run_id",
                 params![key.pipeline, key.stage, key.site, key.date, now(), input_hash, run_id],
             )?;
@@ -184,7 +194,7 @@ impl Ledger {
     pub fn done(&self, key: &UnitKey, output_hash: &str, message: &str) -> Result<(), LedgerError> {
         self.with(|c| {
             c.execute(
-                "UPDATE units SET status = 'done', finished_at = ?5, output_hash = ?6, message = ?7, error = NULL
+                "UPDATE units SET status = 'done', finished_at = ?5, output_hash = ?6, message = ?7, error = NULL, error_kind = NULL
                  WHERE pipeline = ?1 AND stage = ?2 AND site = ?3 AND date = ?4",
                 params![key.pipeline, key.stage, key.site, key.date, now(), output_hash, message],
             )
@@ -192,12 +202,12 @@ impl Ledger {
         .map(drop)
     }
 
-    pub fn failed(&self, key: &UnitKey, error: &str) -> Result<(), LedgerError> {
+    pub fn failed(&self, key: &UnitKey, error: &StageError) -> Result<(), LedgerError> {
         self.with(|c| {
             c.execute(
-                "UPDATE units SET status = 'failed', finished_at = ?5, error = ?6
+                "UPDATE units SET status = 'failed', finished_at = ?5, error = ?6, error_kind = ?7
                  WHERE pipeline = ?1 AND stage = ?2 AND site = ?3 AND date = ?4",
-                params![key.pipeline, key.stage, key.site, key.date, now(), error],
+                params![key.pipeline, key.stage, key.site, key.date, now(), error.message, error.kind.as_str()],
             )
         })
         .map(drop)
@@ -207,8 +217,9 @@ impl Ledger {
     pub fn rows(&self, date: Option<&str>, pipeline: Option<&str>) -> Result<Vec<Row>, LedgerError> {
         let ledger = self.path.display().to_string();
         self.with(|c| {
+            let kind = if has_error_kind(c)? { "error_kind" } else { "NULL" };
             let mut q = c.prepare(&format!(
-                "{SELECT} WHERE (?1 IS NULL OR date = ?1 OR date = '{UNDATED}') AND (?2 IS NULL OR pipeline = ?2)
+                "SELECT {COLUMNS}, {kind} FROM units WHERE (?1 IS NULL OR date = ?1 OR date = '{UNDATED}') AND (?2 IS NULL OR pipeline = ?2)
                  ORDER BY date, pipeline, site, stage"
             ))?;
             let rows = q.query_map(params![date, pipeline], |r| row(r, &ledger))?;
@@ -217,8 +228,14 @@ impl Ledger {
     }
 }
 
-const SELECT: &str = "SELECT pipeline, stage, site, date, status, attempts, started_at, finished_at, input_hash,
-    output_hash, message, error, run_id FROM units";
+const COLUMNS: &str = "pipeline, stage, site, date, status, attempts, started_at, finished_at, input_hash,
+    output_hash, message, error, run_id";
+
+/// Whether the `units` table has the `error_kind` column (ledgers written before it do not).
+fn has_error_kind(c: &Connection) -> rusqlite::Result<bool> {
+    let mut q = c.prepare("SELECT 1 FROM pragma_table_info('units') WHERE name = 'error_kind'")?;
+    q.exists([])
+}
 
 fn row(r: &rusqlite::Row, ledger: &str) -> rusqlite::Result<Row> {
     Ok(Row {
@@ -232,6 +249,7 @@ fn row(r: &rusqlite::Row, ledger: &str) -> rusqlite::Result<Row> {
         message: r.get(10)?,
         error: r.get(11)?,
         run_id: r.get(12)?,
+        error_kind: r.get(13)?,
         ledger: ledger.to_owned(),
     })
 }
@@ -249,9 +267,9 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let l = Ledger::open(&d.path().join("ledger.sqlite")).unwrap();
         assert_eq!(l.start(&key(), "h1", "r1").unwrap(), 1);
-        l.failed(&key(), "boom").unwrap();
+        l.failed(&key(), &StageError::input("boom")).unwrap();
         assert_eq!(l.start(&key(), "h1", "r2").unwrap(), 2);
-        l.failed(&key(), "boom").unwrap();
+        l.failed(&key(), &StageError::input("boom")).unwrap();
         assert_eq!(l.start(&key(), "h2", "r3").unwrap(), 1, "new inputs start over");
         // r3 is killed here: the row stays `running` until the next run recovers it.
         assert_eq!(l.get(&key()).unwrap().unwrap().status, "running");
@@ -262,5 +280,33 @@ mod tests {
         l.done(&key(), "out", "ok").unwrap();
         assert_eq!(l.start(&key(), "h2", "r5").unwrap(), 1, "after success, attempts start over");
         assert_eq!(l.rows(Some("2021-02-15"), None).unwrap().len(), 1, "undated rows belong to every date");
+    }
+
+    #[test]
+    fn a_failure_keeps_its_kind_and_a_ledger_from_before_kinds_is_upgraded_in_place() {
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("ledger.sqlite");
+        {
+            // The schema before `error_kind`, with one failed unit.
+            let c = Connection::open(&path).unwrap();
+            c.execute_batch(&SCHEMA.replace("error_kind  TEXT CHECK (error_kind IN ('input', 'internal')),", ""))
+                .unwrap();
+            c.execute(
+                "INSERT INTO units (pipeline, stage, site, date, status, attempts, error) \
+                 VALUES ('daily', 'terrain', 'a', '-', 'failed', 1, 'old')",
+                [],
+            )
+            .unwrap();
+        }
+        let old = Ledger::open_read_only(&path).unwrap().get(&key()).unwrap().unwrap();
+        assert_eq!((old.error.as_deref(), old.error_kind), (Some("old"), None), "read-only: read as it is");
+        let l = Ledger::open(&path).unwrap();
+        l.start(&key(), "h1", "r1").unwrap();
+        l.failed(&key(), &StageError::internal("disk full")).unwrap();
+        let r = l.get(&key()).unwrap().unwrap();
+        assert_eq!((r.error.as_deref(), r.error_kind.as_deref()), (Some("disk full"), Some("internal")));
+        l.start(&key(), "h1", "r2").unwrap();
+        l.done(&key(), "out", "ok").unwrap();
+        assert_eq!(l.get(&key()).unwrap().unwrap().error_kind, None, "success clears the kind");
     }
 }

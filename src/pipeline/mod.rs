@@ -1,9 +1,9 @@
 //! The pipeline runner: the only code that knows the order of the stages, and what each unit of work reads and writes.
 //!
-//! Stages run in dependency order ([`rank`]: `dem` -> `terrain` -> `observations` -> `weather` -> `weather_features`)
-//! whatever their order in the pipeline file. [`runner`] executes a pipeline as units (stage x site x date) against
+//! Stages run in dependency order ([`rank`]: `dem` -> `terrain` -> `observations` -> `model` -> `hazard` -> `weather`
+//! -> `weather_features` -> `predict` -> `publish`) whatever their order in the pipeline file. [`runner`] executes a pipeline as units (stage x site x date) against
 //! the run [`ledger`] under the run [`lock`]; [`io`] declares each unit's inputs and outputs, whose
-//! [`fingerprint`]s decide what is skipped; [`run_stage`] does one unit. The `weather` stage runs for all its sites at
+//! [`fingerprint`]s decide what is skipped; [`run_stage`] does one unit and returns a typed [`outcome`] (a report, or an error of the input or of avarisk). The `weather` stage runs for all its sites at
 //! once (one HTTP client, one concurrency limit). A stage that is not in the pipeline reads what an earlier run left
 //! in the store. [`scaffold`] writes a new site's `site.toml` from its DEM (`avarisk site add`).
 use std::path::PathBuf;
@@ -23,10 +23,12 @@ use crate::{predict, publish};
 pub mod fingerprint;
 pub mod ledger;
 pub mod lock;
+pub mod outcome;
 pub mod runner;
 pub mod scaffold;
 
 pub use fingerprint::Input;
+pub use outcome::{classify, ErrorKind, StageError, StageReport};
 pub use runner::{execute, RunOptions, RunSummary, Shard, ShardBy};
 
 /// Days of weather before the run date that a daily run ingests (the history weather features need).
@@ -64,7 +66,7 @@ pub fn run(plan: &Plan, pipeline: &Pipeline, sites: &[String], store: &Store, ct
                 site: sites.join(","),
                 date: ctx.date.to_string(),
             },
-            outcome: runner::Outcome::Failed(e.to_string()),
+            outcome: runner::Outcome::Failed(StageError::of(&e)),
             seconds: 0.0,
         }],
         ..Default::default()
@@ -213,16 +215,16 @@ pub(crate) fn run_weather(
     params: &weather::fetch::FetchParams,
     store: &Store,
     ctx: &RunContext,
-) -> Vec<(String, Result<String, String>, f64)> {
+) -> Vec<(String, Result<StageReport, StageError>, f64)> {
     let t = Instant::now();
-    let fail_all = |e: String| sites.iter().map(|s| (s.id.clone(), Err(e.clone()), 0.0)).collect();
+    let fail_all = |e: StageError| sites.iter().map(|s| (s.id.clone(), Err(e.clone()), 0.0)).collect();
     let fetcher = match Fetcher::new(params.clone(), &store.http_cache(), ctx.offline) {
         Ok(f) => f,
-        Err(e) => return fail_all(e.to_string()),
+        Err(e) => return fail_all(classify(e)),
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
-        Err(e) => return fail_all(format!("cannot start the async runtime: {e}")),
+        Err(e) => return fail_all(StageError::internal(format!("cannot start the async runtime: {e}"))),
     };
     let (from, to) = ctx.weather_window();
     runtime.block_on(async {
@@ -231,10 +233,11 @@ pub(crate) fn run_weather(
             let span = tracing::info_span!("unit", site = %site.id, stage = "weather", date = %ctx.date);
             async move {
                 if site.weather.is_none() {
-                    return (site.id.clone(), Ok("skipped: no [weather] source".to_owned()), 0.0);
+                    return (site.id.clone(), Ok(StageReport::NotApplicable("no [weather] source")), 0.0);
                 }
                 let r = weather::ingest(site, &store.weather(&site.id), from, to, &fetcher).await;
-                (site.id.clone(), r.map(|w| w.to_string()).map_err(|e| e.to_string()), t.elapsed().as_secs_f64())
+                let r = r.map(|w| StageReport::Done(w.to_string())).map_err(classify);
+                (site.id.clone(), r, t.elapsed().as_secs_f64())
             }
             .instrument(span)
         });
@@ -243,11 +246,12 @@ pub(crate) fn run_weather(
 }
 
 /// Runs one stage for one site; the message says what was written.
-pub fn run_stage(site: &Site, stage: &Stage, store: &Store, ctx: &RunContext) -> Result<String, String> {
+pub fn run_stage(site: &Site, stage: &Stage, store: &Store, ctx: &RunContext) -> Result<StageReport, StageError> {
+    use StageReport::{Done, NotApplicable};
     match stage {
         Stage::Dem(p) => {
-            let d = dem::ingest(site, p, &store.dem(&site.id)).map_err(|e| e.to_string())?;
-            Ok(format!(
+            let d = dem::ingest(site, p, &store.dem(&site.id)).map_err(classify)?;
+            Ok(Done(format!(
                 "DEM on grid {}x{} at {} m: {} ({:.1}% valid, {:.0}..{:.0} m)",
                 d.grid.width,
                 d.grid.height,
@@ -256,48 +260,48 @@ pub fn run_stage(site: &Site, stage: &Stage, store: &Store, ctx: &RunContext) ->
                 100.0 * d.valid_cells as f64 / d.grid.cells() as f64,
                 d.min_m,
                 d.max_m
-            ))
+            )))
         }
         Stage::Terrain(p) => {
             let dem_path = require(&store.dem(&site.id), "dem", &site.id)?;
-            let t = terrain::derive(&dem_path, &store.terrain(&site.id), p).map_err(|e| e.to_string())?;
+            let t = terrain::derive(&dem_path, &store.terrain(&site.id), p).map_err(classify)?;
             let names: Vec<&str> = t.bands.iter().map(|b| b.feature.name()).collect();
-            Ok(format!("{} bands ({}) in {}", names.len(), names.join(", "), t.path.display()))
+            Ok(Done(format!("{} bands ({}) in {}", names.len(), names.join(", "), t.path.display())))
         }
         Stage::Observations(_) => {
             if site.observations.is_empty() {
-                return Ok("skipped: no [[observations]]".into());
+                return Ok(NotApplicable("no [[observations]]"));
             }
-            let summary = observations::ingest(site, store).map_err(|e| e.to_string())?;
-            Ok(summary.to_string().trim_end().to_owned())
+            let summary = observations::ingest(site, store).map_err(classify)?;
+            Ok(Done(summary.to_string().trim_end().to_owned()))
         }
         Stage::Weather(p) => run_weather(&[site], p, store, ctx).pop().expect("one site").1,
         // Training spans sites and writes a bundle, not a site output.
-        Stage::Train(_) => Err("train stages run with `avarisk train --pipeline NAME --out DIR`".into()),
-        Stage::Model(p) => crate::train::onboard::model_unit(site, p, store).map_err(|e| e.to_string()),
+        Stage::Train(_) => Err(StageError::input("train stages run with `avarisk train --pipeline NAME --out DIR`")),
+        Stage::Model(p) => crate::train::onboard::model_unit(site, p, store).map(Done).map_err(classify),
         Stage::Hazard { held_back_from } => {
             if site.model.is_none() {
-                return Ok("skipped: the site has no [model]".into());
+                return Ok(NotApplicable("the site has no [model]"));
             }
             let from = site.model.as_ref().and_then(|m| m.from.as_deref());
-            crate::train::onboard::hazard_unit(site, *held_back_from, store, from).map_err(|e| e.to_string())
+            crate::train::onboard::hazard_unit(site, *held_back_from, store, from).map(Done).map_err(classify)
         }
-        Stage::Predict(p) => match predict::day::day_map(site, store, ctx.date, p).map_err(|e| e.to_string())? {
-            None => Ok("skipped: the site has no [model]".into()),
-            Some(pred) => Ok(pred.to_string()),
+        Stage::Predict(p) => match predict::day::day_map(site, store, ctx.date, p).map_err(classify)? {
+            None => Ok(NotApplicable("the site has no [model]")),
+            Some(pred) => Ok(Done(pred.to_string())),
         },
         Stage::Publish(p) => publish_site(site, store, ctx.date, p),
         Stage::WeatherFeatures(p) => {
             if site.weather.is_none() {
-                return Ok("skipped: no [weather] source".into());
+                return Ok(NotApplicable("no [weather] source"));
             }
             let dem_path = require(&store.dem(&site.id), "dem", &site.id)?;
-            let rows = weather::store::load(&store.weather(&site.id)).map_err(|e| e.to_string())?;
-            let f = weather_features::daily_features(&site.id, &rows, ctx.date, p).map_err(|e| e.to_string())?;
+            let rows = weather::store::load(&store.weather(&site.id)).map_err(classify)?;
+            let f = weather_features::daily_features(&site.id, &rows, ctx.date, p).map_err(classify)?;
             let path = weather_features::write_channels(&dem_path, &f, p, &store.weather_channels(&site.id, ctx.date))
-                .map_err(|e| e.to_string())?;
+                .map_err(classify)?;
             let unavailable: Vec<&str> = f.unavailable.iter().map(|c| c.name()).collect();
-            Ok(format!(
+            Ok(Done(format!(
                 "weather channels for {} from {} point(s) in {}{}",
                 ctx.date,
                 f.points.len(),
@@ -307,37 +311,42 @@ pub fn run_stage(site: &Site, stage: &Stage, store: &Store, ctx: &RunContext) ->
                 } else {
                     format!(" (unavailable from this source: {})", unavailable.join(", "))
                 }
-            ))
+            )))
         }
     }
 }
 
-fn require(path: &std::path::Path, stage: &str, site: &str) -> Result<std::path::PathBuf, String> {
+fn require(path: &std::path::Path, stage: &str, site: &str) -> Result<std::path::PathBuf, StageError> {
     if path.exists() {
         Ok(path.to_path_buf())
     } else {
-        Err(format!(
+        Err(StageError::input(format!(
             "{} is missing: run the {stage} stage first (`avarisk run onboard --sites {site}`)",
             path.display()
-        ))
+        )))
     }
 }
 
 /// The `publish` stage for one site and day: the day's prediction as the published map set.
-fn publish_site(site: &Site, store: &Store, date: chrono::NaiveDate, stage: &PublishStage) -> Result<String, String> {
+fn publish_site(
+    site: &Site,
+    store: &Store,
+    date: chrono::NaiveDate,
+    stage: &PublishStage,
+) -> Result<StageReport, StageError> {
     if site.model.is_none() {
-        return Ok("skipped: the site has no [model]".into());
+        return Ok(StageReport::NotApplicable("the site has no [model]"));
     }
     let Some(danger) = &site.danger else {
-        return Err(format!(
+        return Err(StageError::input(format!(
             "{}: no [danger] thresholds; derive them with `avarisk verify --site {}` and paste the table",
             site.file.display(),
             site.id
-        ));
+        )));
     };
     let prediction = require(&store.prediction(&site.id, date), "predict", &site.id)?;
     let dem = require(&store.dem(&site.id), "dem", &site.id)?;
-    let bundle_id = bundle::lineage_id(&store.bundle(&site.id)).map_err(|e| e.to_string())?;
+    let bundle_id = bundle::lineage_id(&store.bundle(&site.id)).map_err(classify)?;
     let scale = publish::DangerScale { thresholds: danger.thresholds };
     let input = publish::MapInput {
         site_id: &site.id,
@@ -359,13 +368,13 @@ fn publish_site(site: &Site, store: &Store, date: chrono::NaiveDate, stage: &Pub
         test: stage.test,
         ..Default::default()
     };
-    let p = publish::publish(store, &input, &params).map_err(|e| e.to_string())?;
-    Ok(format!(
+    let p = publish::publish(store, &input, &params).map_err(classify)?;
+    Ok(StageReport::Done(format!(
         "published {} (max level {}, {} zone(s){}): {}",
         date,
         p.max_level,
         p.zones,
         p.alert.map(|m| format!(", CAP {m:?}")).unwrap_or_default(),
         p.dir.display()
-    ))
+    )))
 }

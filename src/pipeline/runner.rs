@@ -18,7 +18,7 @@ use tracing::{error, info, info_span, warn, Span};
 use super::fingerprint::{self, FingerprintError};
 use super::ledger::{Ledger, LedgerError, UnitKey, UNDATED};
 use super::lock::{LockError, RunLock};
-use super::{io, rank, run_stage, run_weather, RunContext, UnitIo};
+use super::{io, rank, run_stage, run_weather, ErrorKind, RunContext, StageError, StageReport, UnitIo};
 use crate::config::{Pipeline, Plan, Site, Stage};
 use crate::store::Store;
 
@@ -164,7 +164,7 @@ pub enum Outcome {
     Done(String),
     /// Not run: done before with the same inputs, outputs unchanged.
     Skipped(String),
-    Failed(String),
+    Failed(StageError),
     /// Failed `max_attempts` times on these inputs: not retried until they change.
     GaveUp(String),
     /// Not run: an earlier stage of the site failed.
@@ -189,9 +189,9 @@ impl Outcome {
     }
     pub fn text(&self) -> &str {
         match self {
+            Outcome::Failed(e) => &e.message,
             Outcome::Done(s)
             | Outcome::Skipped(s)
-            | Outcome::Failed(s)
             | Outcome::GaveUp(s)
             | Outcome::Blocked(s)
             | Outcome::WouldRun(s) => s,
@@ -219,12 +219,16 @@ impl RunSummary {
     pub fn failures(&self) -> impl Iterator<Item = &UnitResult> {
         self.units.iter().filter(|u| u.outcome.is_failure())
     }
-    /// 0 all done (or skipped), 1 some units failed, 130 stopped by a signal before the end.
+    /// 0 all done (or skipped); 1 some units failed on their input, 70 a unit failed inside avarisk or its machine
+    /// (the rest was done in both cases); 130 stopped by a signal before the end.
     pub fn exit_code(&self) -> u8 {
+        let internal = |u: &&UnitResult| matches!(&u.outcome, Outcome::Failed(e) if e.kind == ErrorKind::Internal);
         if self.stopped {
             130
+        } else if self.units.iter().any(|u| internal(&u)) {
+            ErrorKind::Internal.exit_code()
         } else if self.failures().next().is_some() {
-            1
+            ErrorKind::Input.exit_code()
         } else {
             0
         }
@@ -455,7 +459,7 @@ fn begin(u: &Prepared, ledger: &Ledger, opts: &RunOptions, run_id: &str) -> Resu
     match decide(u, Some(ledger), opts) {
         Err(e) => {
             let e = format!("cannot check the unit's inputs or outputs: {e}");
-            Err(Outcome::Failed(e))
+            Err(Outcome::Failed(StageError::internal(e)))
         }
         Ok(Decision::Skip(why)) => Err(Outcome::Skipped(why)),
         Ok(Decision::GiveUp(why)) => Err(Outcome::GaveUp(why)),
@@ -463,7 +467,9 @@ fn begin(u: &Prepared, ledger: &Ledger, opts: &RunOptions, run_id: &str) -> Resu
             let input_hash = u.input_hash.as_ref().expect("decided on a hash");
             sweep_staged(&u.io.outputs);
             sweep_staged(&u.io.shared);
-            let attempt = ledger.start(&u.key, input_hash, run_id).map_err(|e| Outcome::Failed(e.to_string()))?;
+            let attempt = ledger
+                .start(&u.key, input_hash, run_id)
+                .map_err(|e| Outcome::Failed(StageError::internal(e.to_string())))?;
             info!(attempt, "runs: {why}");
             Ok(())
         }
@@ -471,19 +477,23 @@ fn begin(u: &Prepared, ledger: &Ledger, opts: &RunOptions, run_id: &str) -> Resu
 }
 
 /// Records how a unit that ran ended.
-fn finish(u: &Prepared, ledger: &Ledger, result: Result<String, String>) -> Outcome {
-    let recorded = match &result {
-        Ok(msg) => match fingerprint::outputs(&u.io.outputs) {
-            Ok(Some(h)) => ledger.done(&u.key, &h, msg).map(|_| Outcome::Done(msg.clone())),
-            Ok(None) => {
-                let e = format!("the stage reported success but did not write {:?}", u.io.outputs);
-                ledger.failed(&u.key, &e).map(|_| Outcome::Failed(e))
+fn finish(u: &Prepared, ledger: &Ledger, result: Result<StageReport, StageError>) -> Outcome {
+    let failed = |e: StageError| ledger.failed(&u.key, &e).map(|_| Outcome::Failed(e));
+    let recorded = match result {
+        Ok(report) => {
+            let msg = report.to_string();
+            match fingerprint::outputs(&u.io.outputs) {
+                Ok(Some(h)) => ledger.done(&u.key, &h, &msg).map(|_| Outcome::Done(msg)),
+                Ok(None) => failed(StageError::internal(format!(
+                    "the stage reported success but did not write {:?}",
+                    u.io.outputs
+                ))),
+                Err(e) => failed(StageError::of(&e)),
             }
-            Err(e) => ledger.failed(&u.key, &e.to_string()).map(|_| Outcome::Failed(e.to_string())),
-        },
-        Err(e) => ledger.failed(&u.key, e).map(|_| Outcome::Failed(e.clone())),
+        }
+        Err(e) => failed(e),
     };
-    let outcome = recorded.unwrap_or_else(|e| Outcome::Failed(e.to_string()));
+    let outcome = recorded.unwrap_or_else(|e| Outcome::Failed(StageError::internal(e.to_string())));
     match &outcome {
         Outcome::Done(msg) => info!("{}", msg.lines().next().unwrap_or_default()),
         other => error!("{}", other.text()),
@@ -535,7 +545,7 @@ fn parallel_units(
             Err(outcome) => outcome,
             Ok(()) => {
                 let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_stage(u.site, stage, store, ctx)))
-                    .unwrap_or_else(|p| Err(format!("internal error (panic): {}", panic_text(&p))));
+                    .unwrap_or_else(|p| Err(StageError::panic(p.as_ref())));
                 finish(u, ledger, r)
             }
         };
@@ -590,7 +600,7 @@ fn weather_units(
         let fetched =
             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_weather(&sites, params, store, ctx)))
                 .unwrap_or_else(|p| {
-                    let e = format!("internal error (panic): {}", panic_text(&p));
+                    let e = StageError::panic(p.as_ref());
                     sites.iter().map(|s| (s.id.clone(), Err(e.clone()), 0.0)).collect()
                 });
         for (&i, (_, result, seconds)) in to_run.iter().zip(fetched) {
@@ -603,14 +613,10 @@ fn weather_units(
         // Stopped before the fetch: the started units are left to the next run.
         for &i in &to_run {
             let u = &units[i];
-            let _ = ledger.failed(&u.key, "stopped by a signal before it ran");
+            let _ = ledger.failed(&u.key, &StageError::internal("stopped by a signal before it ran"));
         }
     }
     results.into_iter().flatten().collect()
-}
-
-fn panic_text(p: &Box<dyn std::any::Any + Send>) -> String {
-    p.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| p.downcast_ref::<String>().cloned()).unwrap_or_default()
 }
 
 /// Sets `flag` on SIGTERM or SIGINT (the run stops at the next unit boundary); a second signal ends the process at

@@ -31,6 +31,7 @@ pub mod train;
 pub mod hazard;
 pub mod predict;
 pub mod evaluate;
+pub mod experiments;
 pub mod publish;
 pub mod serve;
 pub mod pipeline;

@@ -12,7 +12,7 @@ use crate::config::{Stage, HELD_BACK_FROM};
 use crate::evaluate::{season, MapDesign};
 use crate::pipeline::RunContext;
 use crate::predict::PredictParams;
-use crate::train;
+use crate::{experiments, train};
 
 /// Seed of the control draw of `avarisk eval`.
 const CONTROL_SEED: u64 = 7;
@@ -58,10 +58,10 @@ impl Eval {
         let window = (self.from_winter, self.from, self.to);
         let design = MapDesign { controls: self.controls, radius_m: self.radius_km * 1000.0, seed: self.seed };
         let e = match &self.events {
-            None => train::run::evaluate(&plan, &ctx.store, &self.site, &self.bundle, window, &design)?,
+            None => train::evaluate(&plan, &ctx.store, &self.site, &self.bundle, window, &design)?,
             Some(file) => {
                 let (summary, e) =
-                    train::run::evaluate_records(&plan, &ctx.store, &self.site, file, &self.bundle, window, &design)?;
+                    train::evaluate_records(&plan, &ctx.store, &self.site, file, &self.bundle, window, &design)?;
                 println!("{}", summary.trim_end());
                 e
             }
@@ -88,7 +88,7 @@ impl Eval {
             println!("  (training diagnostic: patch-level ROC-AUC {p:.3} on training-style windows)");
         }
         if let Some(dir) = &self.report {
-            println!("report: {}", train::report::write(&e, &self.bundle, dir)?.display());
+            println!("report: {}", experiments::report::write(&e, &self.bundle, dir)?.display());
         }
         Ok(ExitCode::SUCCESS)
     }
@@ -166,7 +166,7 @@ impl Verify {
         let v = season::verify(&season::season(s, &ctx.store, winters.0, winters.1).map_err(anyhow::Error::msg)?);
         print!("{}", season::markdown(&v, &s.id, winters));
         if let Some(dir) = &self.report {
-            println!("report: {}", train::report::write_season(&v, &s.id, winters, dir)?.display());
+            println!("report: {}", experiments::report::write_season(&v, &s.id, winters, dir)?.display());
         }
         Ok(ExitCode::SUCCESS)
     }

@@ -6,8 +6,8 @@ use std::process::ExitCode;
 use clap::{Args, Subcommand, ValueEnum};
 
 use super::Ctx;
-use crate::train;
-use crate::train::run::{Overrides, Spec};
+use crate::train::{Overrides, Spec};
+use crate::{experiments, train};
 
 /// Seed of the first experiment repetition when `--seed` is not given; repetition i uses seed + i.
 const EXPERIMENT_SEED: u64 = 7;
@@ -63,7 +63,7 @@ pub struct Train {
 
 impl Train {
     pub fn run(&self, ctx: &Ctx) -> anyhow::Result<ExitCode> {
-        let r = train::run::pretrain(&ctx.plan()?, &ctx.store, &self.opts.spec(ctx, None)?, &self.out, self.resume)?;
+        let r = train::pretrain(&ctx.plan()?, &ctx.store, &self.opts.spec(ctx, None)?, &self.out, self.resume)?;
         print_fit(&r, &self.out);
         Ok(ExitCode::SUCCESS)
     }
@@ -103,9 +103,8 @@ impl Finetune {
             FinetuneMode::Full => train::fit::Mode::Full { encoder_lr_factor: train::fit::ENCODER_LR_FACTOR },
         };
         let spec = self.opts.spec(ctx, Some(&self.site))?;
-        let job =
-            train::run::FinetuneJob { site: self.site.clone(), from: self.from.clone(), events: self.events, mode };
-        let r = train::run::finetune(&ctx.plan()?, &ctx.store, &job, &spec, &self.out)?;
+        let job = train::FinetuneJob { site: self.site.clone(), from: self.from.clone(), events: self.events, mode };
+        let r = train::finetune(&ctx.plan()?, &ctx.store, &job, &spec, &self.out)?;
         print_fit(&r, &self.out);
         Ok(ExitCode::SUCCESS)
     }
@@ -163,20 +162,20 @@ pub struct Adapt {
 impl Adapt {
     pub fn run(&self, ctx: &Ctx) -> anyhow::Result<ExitCode> {
         let method = match self.method {
-            AdaptMethod::Adabn => train::run::AdaptMethod::AdaBn,
-            AdaptMethod::Coral => train::run::AdaptMethod::Coral,
+            AdaptMethod::Adabn => train::AdaptMethod::AdaBn,
+            AdaptMethod::Coral => train::AdaptMethod::Coral,
         };
         let spec = self.opts.spec(ctx, Some(&self.site))?;
-        let job = train::run::AdaptJob {
+        let job = train::AdaptJob {
             site: self.site.clone(),
             from: self.from.clone(),
             method,
             passes: self.passes,
             source: self.source.clone(),
-            coral: train::run::CoralParams { epochs: self.coral_epochs, lr: self.coral_lr, lambda: self.coral_lambda },
+            coral: train::CoralParams { epochs: self.coral_epochs, lr: self.coral_lr, lambda: self.coral_lambda },
         };
-        let shift = train::run::adapt_with(&ctx.plan()?, &ctx.store, &job, &spec, &self.out)?;
-        let warn = if shift > train::run::DOMAIN_SHIFT_WARNING { " (large: expect a weaker transfer)" } else { "" };
+        let shift = train::adapt_with(&ctx.plan()?, &ctx.store, &job, &spec, &self.out)?;
+        let warn = if shift > train::DOMAIN_SHIFT_WARNING { " (large: expect a weaker transfer)" } else { "" };
         println!("domain shift {shift:.2}{warn}; adapted bundle: {}", self.out.display());
         Ok(ExitCode::SUCCESS)
     }
@@ -230,7 +229,7 @@ impl Experiment {
     pub fn run(&self, ctx: &Ctx) -> anyhow::Result<ExitCode> {
         let plan = ctx.plan()?;
         let first = self.opts.seed.unwrap_or(EXPERIMENT_SEED);
-        let design = train::experiment::Design {
+        let design = experiments::transfer::Design {
             source: self.source.clone(),
             target: self.target.clone(),
             events: self.events.clone(),
@@ -240,8 +239,8 @@ impl Experiment {
             map: Default::default(),
         };
         fs_err::create_dir_all(&self.out)?;
-        let report = train::experiment::transfer(&plan, &ctx.store, &design, &self.out)?;
-        print!("{}", train::experiment::markdown(&report, &design));
+        let report = experiments::transfer::transfer(&plan, &ctx.store, &design, &self.out)?;
+        print!("{}", experiments::transfer::markdown(&report, &design));
         Ok(ExitCode::SUCCESS)
     }
 }

@@ -1,14 +1,15 @@
 //! `avarisk dataset export`: a training run's patches as one file (`avarisk_nn::data`), so training can run where
 //! only libtorch is installed (`avarisk-train`, e.g. on a bare CUDA machine).
 //!
-//! The patches and split are exactly those of [`super::run::pretrain`] with the same spec: the events of
+//! The patches and split are exactly those of [`super::pretrain`] with the same spec: the events of
 //! `spec.sites`, winters before `spec.held_back_from` for training and the rest for validation, normalisation
 //! statistics from the training split only.
 use std::path::Path;
 
 use avarisk_nn::data::{Dataset, Info, Split};
 
-use super::run::{data_hash, source_split, RunError, Spec};
+use super::spec::data_hash;
+use super::{source_split, RunError, Spec};
 use crate::config::Plan;
 use crate::dataset::{Samples, CHANNELS};
 use crate::store::Store;

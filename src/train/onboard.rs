@@ -1,7 +1,7 @@
 //! The `model` stage of onboarding and the calibration of danger levels: what turns a site with terrain and records
 //! into a site that can be forecast.
 //!
-//! * A **source** site (`[model]` without `from`) is pretrained on its own records ([`super::run::pretrain`]).
+//! * A **source** site (`[model]` without `from`) is pretrained on its own records ([`super::pretrain`]).
 //! * A **target** site (`[model] from = "<source>"`) starts from its source's bundle: fine-tuned on its own records
 //!   (`mode = "freeze"`: encoder frozen, the default; `"full"`: everything, the encoder at a tenth of the rate), or,
 //!   with `mode = "adapt"` or when it has no records, adapted without labels (AdaBN).
@@ -11,7 +11,7 @@
 //! The risk classes of the published maps are calibrated on the daily product over held-back winters, by
 //! `avarisk verify` ([`crate::evaluate::season`]).
 use super::fit::Mode;
-use super::run::{self, FinetuneJob, RunError, Spec};
+use super::{FinetuneJob, RunError, Spec};
 use crate::config::{ModelMode, Plan, Site, TrainStage};
 use crate::model::unet::UNetConfig;
 use crate::store::Store;
@@ -136,7 +136,7 @@ pub fn model_unit(site: &Site, stage: &TrainStage, store: &Store) -> Result<Stri
     };
     let (plan, spec, out) = (plan_of(site), spec_for(site, stage), store.bundle(&site.id));
     let Some(from) = &model.from else {
-        let r = run::pretrain(&plan, store, &spec, &out, false)?;
+        let r = super::pretrain(&plan, store, &spec, &out, false)?;
         return Ok(format!(
             "pretrained on {} (best epoch {}, validation ROC-AUC {}): {}",
             site.id,
@@ -164,7 +164,7 @@ pub fn model_unit(site: &Site, stage: &TrainStage, store: &Store) -> Result<Stri
     match mode {
         Some(mode) => {
             let job = FinetuneJob { site: site.id.clone(), from: source.clone(), events: None, mode };
-            let r = run::finetune(&plan, store, &job, &spec, &out)?;
+            let r = super::finetune(&plan, store, &job, &spec, &out)?;
             Ok(format!(
                 "fine-tuned from {} ({mode:?}; best epoch {}, validation ROC-AUC {}): {}",
                 source.display(),
@@ -174,7 +174,7 @@ pub fn model_unit(site: &Site, stage: &TrainStage, store: &Store) -> Result<Stri
             ))
         }
         None => {
-            let shift = run::adapt(&plan, store, &site.id, &source, &spec, &out, 2)?;
+            let shift = super::adapt(&plan, store, &site.id, &source, &spec, &out, 2)?;
             Ok(format!("adapted from {} (AdaBN, domain shift {shift:.2}): {}", source.display(), out.display()))
         }
     }

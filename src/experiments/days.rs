@@ -5,8 +5,8 @@ use serde::Serialize;
 use tch::nn::{self, Module, OptimizerConfig};
 use tch::{Device, Kind, Reduction, Tensor};
 
-use super::metrics::{self, Scores};
 use crate::dataset::days::{Days, DAY_FEATURES};
+use crate::train::metrics::{self, Scores};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct DaySkill {

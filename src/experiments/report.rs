@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use gdal::raster::Buffer;
 use gdal::DriverManager;
 
-use super::run::{Evaluation, RunError};
+use crate::train::{Evaluation, RunError};
 
 const SIZE: usize = 320;
 const MARGIN: usize = 30;

@@ -4,7 +4,7 @@
 //! one"), gradient-boosted trees, and the simple layers a skeptic would try: elevation, slope, TPI, PRA and the
 //! density of the target's earlier accidents.
 //!
-//! Every model's map is predicted over the target's whole grid ([`run::predict_map`], the daily `predict` code path)
+//! Every model's map is predicted over the target's whole grid ([`crate::train::predict_map`], the daily `predict` code path)
 //! and read at the same cells: each held-back event's cell and its controls, valid cells drawn uniformly within 15 km
 //! ([`crate::evaluate`]), so differences are paired. Per (method, N): mean and standard deviation of ROC-AUC over
 //! seeds (each seed draws its own N events and initialisation), a 95 % interval that resamples test *events* on the
@@ -15,13 +15,13 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use super::fit::Mode;
-use super::metrics::{self, Metric};
-use super::run::{self, FinetuneJob, RunError, Spec};
 use crate::config::Plan;
 use crate::dataset::channels::{SiteRasters, CHANNELS};
 use crate::evaluate::{self, Cases, MapDesign};
 use crate::store::Store;
+use crate::train::fit::Mode;
+use crate::train::metrics::{self, Metric};
+use crate::train::{FinetuneJob, RunError, Spec};
 
 /// What to run.
 #[derive(Debug, Clone)]
@@ -95,7 +95,7 @@ impl Target {
     /// The bundle's whole-grid map over the target, scored (the map file is removed afterwards).
     fn bundle(&self, plan: &Plan, store: &Store, site: &str, bundle: &Path) -> Result<Scored, RunError> {
         let path = evaluate::map_path(&self.maps, bundle);
-        let (map, _) = run::predict_map(plan, store, site, bundle, &path)?;
+        let (map, _) = crate::train::predict_map(plan, store, site, bundle, &path)?;
         let _ = fs_err::remove_file(&path);
         Ok(self.layer("map", &map))
     }
@@ -148,30 +148,30 @@ pub fn transfer(plan: &Plan, store: &Store, d: &Design, out: &Path) -> Result<Re
     let runs = out.join("runs");
     let held = d.spec.held_back_from;
     let io = |e| RunError::Io { path: out.display().to_string(), source: e };
-    let (cases, rasters) = run::map_cases(plan, store, &d.target, (held, None, None), &d.map)?;
+    let (cases, rasters) = crate::train::map_cases(plan, store, &d.target, (held, None, None), &d.map)?;
     let target = Target { cases, rasters, maps: runs.join("maps") };
     fs_err::create_dir_all(&target.maps).map_err(io)?;
     let score = |bundle: &Path| target.bundle(plan, store, &d.target, bundle);
 
     let source = runs.join("source");
-    run::pretrain(plan, store, &d.spec, &source, false)?;
+    crate::train::pretrain(plan, store, &d.spec, &source, false)?;
     let target_spec = Spec { sites: vec![d.target.clone()], ..d.spec.clone() };
     let adapted = runs.join("adapted");
-    run::adapt(plan, store, &d.target, &source, &target_spec, &adapted, 10)?;
+    crate::train::adapt(plan, store, &d.target, &source, &target_spec, &adapted, 10)?;
     let coral = runs.join("adapted-coral");
-    let coral_job = run::AdaptJob {
+    let coral_job = crate::train::AdaptJob {
         site: d.target.clone(),
         from: source.clone(),
-        method: run::AdaptMethod::Coral,
+        method: crate::train::AdaptMethod::Coral,
         passes: 10,
         source: Vec::new(),
-        coral: run::CoralParams::default(),
+        coral: crate::train::CoralParams::default(),
     };
-    run::adapt_with(plan, store, &coral_job, &target_spec, &coral)?;
+    crate::train::adapt_with(plan, store, &coral_job, &target_spec, &coral)?;
     // The big one: every site with events pretrains one network (validated on the source's later winters only).
     let big = runs.join("all-sites");
     let big_spec = Spec { sites: vec![d.source.clone(), d.target.clone()], ..d.spec.clone() };
-    run::pretrain(plan, store, &big_spec, &big, false)?;
+    crate::train::pretrain(plan, store, &big_spec, &big, false)?;
 
     let mut results: Vec<(String, usize, Vec<Scored>)> = vec![
         ("zero-shot (source as is)".into(), 0, vec![score(&source)?]),
@@ -183,19 +183,24 @@ pub fn transfer(plan: &Plan, store: &Store, d: &Design, out: &Path) -> Result<Re
         let (mut scratch, mut frozen, mut full, mut big_ft) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for &seed in &d.seeds {
             let spec = Spec {
-                train: super::fit::TrainParams { seed, epochs: d.finetune_epochs, ..d.spec.train.clone() },
+                train: crate::train::fit::TrainParams { seed, epochs: d.finetune_epochs, ..d.spec.train.clone() },
                 ..target_spec.clone()
             };
             let dir = |m: &str| runs.join(format!("{m}-n{n}-seed{seed}"));
-            run::target_only(plan, store, &d.target, Some(n), &spec, &dir("target-only"))?;
+            crate::train::target_only(plan, store, &d.target, Some(n), &spec, &dir("target-only"))?;
             scratch.push(score(&dir("target-only"))?);
             for (mode, from, name, acc) in [
                 (Mode::FreezeEncoder, &source, "finetune-frozen", &mut frozen),
-                (Mode::Full { encoder_lr_factor: super::fit::ENCODER_LR_FACTOR }, &source, "finetune-full", &mut full),
+                (
+                    Mode::Full { encoder_lr_factor: crate::train::fit::ENCODER_LR_FACTOR },
+                    &source,
+                    "finetune-full",
+                    &mut full,
+                ),
                 (Mode::FreezeEncoder, &big, "all-sites-finetune-frozen", &mut big_ft),
             ] {
                 let job = FinetuneJob { site: d.target.clone(), from: from.clone(), events: Some(n), mode };
-                run::finetune(plan, store, &job, &spec, &dir(name))?;
+                crate::train::finetune(plan, store, &job, &spec, &dir(name))?;
                 acc.push(score(&dir(name))?);
             }
         }
@@ -265,7 +270,7 @@ pub fn transfer(plan: &Plan, store: &Store, d: &Design, out: &Path) -> Result<Re
         test_cells: labels.len(),
         map: d.map.clone(),
         cells,
-        zero_shot_patch_level: run::patch_level(plan, store, &d.target, &source, held, &d.spec.sampling)?,
+        zero_shot_patch_level: crate::train::patch_level(plan, store, &d.target, &source, held, &d.spec.sampling)?,
         day_level: day_level(plan, store, &d.source)?,
         wall_seconds: t0.elapsed().as_secs_f64(),
     };
@@ -336,7 +341,8 @@ fn gbt_reference(plan: &Plan, store: &Store, d: &Design, dir: &Path, target: &Ta
     fs_err::create_dir_all(dir).map_err(io)?;
     let held = d.spec.held_back_from;
     let before = |e: &crate::ingest::observations::Event| crate::dataset::winter_of(e.date) < held;
-    let (source, _) = run::samples_of(plan, store, std::slice::from_ref(&d.source), &d.spec.sampling, &before)?;
+    let (source, _) =
+        crate::train::samples_of(plan, store, std::slice::from_ref(&d.source), &d.spec.sampling, &before)?;
     write_table(&dir.join("source.csv"), source.thinned_rows(TREE_NEGATIVES_PER_WINDOW)).map_err(io)?;
     let w = target.rasters.grid.width;
     let test: Vec<(Vec<f32>, bool, usize)> = target
@@ -349,14 +355,15 @@ fn gbt_reference(plan: &Plan, store: &Store, d: &Design, dir: &Path, target: &Ta
         .collect();
     write_table(&dir.join("test.csv"), test).map_err(io)?;
     // One table per N-event subset (the same events the networks train on, drawn with the same seeds).
-    let events = run::site_events(plan, store, &d.target)?;
+    let events = crate::train::site_events(plan, store, &d.target)?;
     let pool: Vec<usize> = (0..events.len()).filter(|&i| before(&events[i])).collect();
     for &n in d.events.iter().filter(|n| **n > 0) {
         for &seed in &d.seeds {
             let ids: std::collections::HashSet<String> =
-                run::draw_events(&events, &pool, n, seed).into_iter().map(|i| events[i].id.clone()).collect();
+                crate::train::draw_events(&events, &pool, n, seed).into_iter().map(|i| events[i].id.clone()).collect();
             let only = |e: &crate::ingest::observations::Event| ids.contains(&e.id);
-            let (s, _) = run::samples_of(plan, store, std::slice::from_ref(&d.target), &d.spec.sampling, &only)?;
+            let (s, _) =
+                crate::train::samples_of(plan, store, std::slice::from_ref(&d.target), &d.spec.sampling, &only)?;
             let path = dir.join("subsets").join(n.to_string()).join(format!("{seed}.csv"));
             fs_err::create_dir_all(path.parent().expect("has a parent")).map_err(io)?;
             write_table(&path, s.thinned_rows(TREE_NEGATIVES_PER_WINDOW)).map_err(io)?;

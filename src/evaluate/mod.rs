@@ -28,7 +28,7 @@ use serde::Serialize;
 
 use crate::dataset::channels::{SiteRasters, CHANNELS};
 use crate::ingest::observations::Event;
-use crate::train::metrics::{self, Scores};
+use avarisk_nn::metrics::{self, Scores};
 
 /// How controls are drawn around each event.
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -23,7 +23,7 @@ use serde::Serialize;
 use crate::hazard::{cell_probability, AlertSkill};
 use crate::ingest::observations::Event;
 use crate::predict::day::SiteMaps;
-use crate::train::metrics;
+use avarisk_nn::metrics;
 
 /// Shares of all cell-days of the verified winters at or above classes 2, 3, 4 and 5.
 pub const CLASS_AREA_SHARES: [f64; 4] = [0.05, 0.01, 0.002, 0.0005];

@@ -6,7 +6,7 @@ use tch::nn::{self, Module, OptimizerConfig};
 use tch::{Device, Kind, Reduction, Tensor};
 
 use crate::dataset::days::{Days, DAY_FEATURES};
-use crate::train::metrics::{self, Scores};
+use avarisk_nn::metrics::{self, Scores};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct DaySkill {

@@ -20,8 +20,8 @@ use crate::dataset::channels::{SiteRasters, CHANNELS};
 use crate::evaluate::{self, Cases, MapDesign};
 use crate::store::Store;
 use crate::train::fit::Mode;
-use crate::train::metrics::{self, Metric};
 use crate::train::{FinetuneJob, RunError, Spec};
+use avarisk_nn::metrics::{self, Metric};
 
 /// What to run.
 #[derive(Debug, Clone)]

@@ -5,7 +5,6 @@ use std::path::Path;
 use serde::Serialize;
 
 use super::fit;
-use super::metrics;
 use crate::config::Plan;
 use crate::dataset::{self, winter_of, SamplingParams, SiteRasters, CHANNELS};
 use crate::evaluate::{Cases, MapDesign};
@@ -13,6 +12,7 @@ use crate::ingest::observations::Event;
 use crate::model::bundle;
 use crate::model::device;
 use crate::store::Store;
+use avarisk_nn::metrics;
 
 use super::{pretrain::*, spec::*, RunError};
 

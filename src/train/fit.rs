@@ -12,9 +12,9 @@ use serde::Serialize;
 use tch::nn::{self, OptimizerConfig};
 use tch::{Device, Kind, Tensor};
 
-use super::metrics;
 use crate::dataset::Samples;
 use crate::model::unet::{freeze_encoder, UNet, ENCODER_GROUP};
+use avarisk_nn::metrics;
 
 /// How the network's variables are trained.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -8,7 +8,6 @@ pub mod evaluate;
 pub mod export;
 pub mod finetune;
 pub mod fit;
-pub mod metrics;
 pub mod onboard;
 pub mod pretrain;
 pub mod spec;

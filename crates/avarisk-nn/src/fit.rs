@@ -46,42 +46,9 @@ pub fn labelled(probs: &[f32], y: &[f32], mask: &[f32]) -> (Vec<f32>, Vec<bool>)
     probs.iter().zip(y).zip(mask).filter(|(_, m)| **m > 0.0).map(|((p, y), _)| (*p, *y > 0.5)).unzip()
 }
 
-/// Area under the ROC curve (Mann-Whitney U, tied scores share their mean rank). `None` without positives or
-/// negatives, or when a score is NaN.
-pub fn roc_auc(scores: &[f32], labels: &[bool]) -> Option<f64> {
-    assert_eq!(scores.len(), labels.len(), "one label per score");
-    if scores.iter().any(|s| s.is_nan()) {
-        return None;
-    }
-    let mut sorted: Vec<(f32, bool)> = scores.iter().copied().zip(labels.iter().copied()).collect();
-    sorted.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let positives = labels.iter().filter(|l| **l).count();
-    let negatives = labels.len() - positives;
-    if positives == 0 || negatives == 0 {
-        return None;
-    }
-    let (mut rank_sum, mut seen) = (0.0, 0);
-    for run in sorted.chunk_by(|a, b| a.0 == b.0) {
-        let mean_rank = (2 * seen + 1 + run.len()) as f64 / 2.0;
-        rank_sum += run.iter().filter(|p| p.1).count() as f64 * mean_rank;
-        seen += run.len();
-    }
-    let p = positives as f64;
-    Some((rank_sum - p * (p + 1.0) / 2.0) / (p * negatives as f64))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn roc_auc_counts_ties_as_half() {
-        assert_eq!(roc_auc(&[0.1, 0.9, 0.4, 0.8], &[false, true, false, true]), Some(1.0));
-        assert_eq!(roc_auc(&[0.9, 0.1], &[false, true]), Some(0.0));
-        assert_eq!(roc_auc(&[0.5, 0.5, 0.5], &[false, true, true]), Some(0.5));
-        assert_eq!(roc_auc(&[0.2, 0.3], &[true, true]), None);
-        assert_eq!(roc_auc(&[f32::NAN, 0.3], &[false, true]), None);
-    }
 
     #[test]
     fn loss_ignores_unlabelled_pixels() {

@@ -5,12 +5,13 @@
 //! * [`unet`]: the U-Net (re-exported by the avarisk crate as `avarisk::model::unet`).
 //! * [`data`]: dataset files (`avarisk dataset export` writes them, [`data::read`] reads them): one safetensors file
 //!   holding training and validation patches, normalisation statistics and channel names.
-//! * [`fit`]: the masked, class-weighted loss, prediction and ROC-AUC shared by avarisk's training loop and
-//!   `avarisk-train`.
+//! * [`fit`]: the masked, class-weighted loss and prediction shared by avarisk's training loop and `avarisk-train`.
+//! * [`metrics`]: ROC-AUC, PR-AUC, Brier, reliability and the event bootstrap every score of avarisk uses.
 //! * [`align`]: feature alignment between domains (CORAL) for unsupervised adaptation.
 //! * [`trainer`]: the `avarisk-train` program (training from a dataset file, throughput, a bundle on disk).
 pub mod align;
 pub mod data;
 pub mod fit;
+pub mod metrics;
 pub mod trainer;
 pub mod unet;

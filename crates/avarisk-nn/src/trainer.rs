@@ -229,7 +229,7 @@ fn val_auc(unet: &UNet, d: &data::Dataset, vx: &Tensor) -> Result<Option<f64>, T
     }
     let probs = Vec::<f32>::try_from(fit::predict(unet, vx, 256)?.flatten(0, -1))?;
     let (s, l) = fit::labelled(&probs, &d.val.y, &d.val.mask);
-    Ok(fit::roc_auc(&s, &l))
+    Ok(crate::metrics::roc_auc(&s, &l))
 }
 
 /// Writes `out` as an avarisk bundle, atomically (a hidden sibling directory renamed into place).

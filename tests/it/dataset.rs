@@ -82,7 +82,7 @@ fn windows_tile_the_area_with_labels_of_their_own_events_only_and_no_position_si
 fn day_level_skill_uses_temporal_negatives_on_the_swiss_regions() {
     let root = onboarded("swiss-alps");
     let plan = avarisk::config::load(&repo()).unwrap();
-    let skill = avarisk::train::experiment::day_level(&plan, &Store::new(root.path()), "swiss-alps")
+    let skill = avarisk::experiments::transfer::day_level(&plan, &Store::new(root.path()), "swiss-alps")
         .unwrap()
         .expect("regional weather is bundled");
     assert_eq!(skill.regions, 15);

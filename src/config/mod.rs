@@ -7,6 +7,7 @@
 //!
 //! [`load`] runs all three over a project folder; `avarisk validate` prints its report.
 pub mod compile;
+pub mod plan;
 pub mod error;
 pub mod parse;
 pub mod raw;
@@ -14,11 +15,12 @@ pub mod raw;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-pub use compile::{
-    compile, Attribution, DangerSpec, DemSource, ModelMode, ModelSpec, ObservationSource, Pipeline, Plan, PublishStage,
+pub use compile::compile;
+pub use error::{ConfigError, ConfigReport};
+pub use plan::{
+    Attribution, DangerSpec, DemSource, ModelMode, ModelSpec, ObservationSource, Pipeline, Plan, PublishStage,
     ReferenceLayer, Site, Stage, StageParams, TrainStage, WeatherPoint, WeatherSource, HELD_BACK_FROM,
 };
-pub use error::{ConfigError, ConfigReport};
 
 /// Raw files as read from disk, before compilation.
 #[derive(Debug, Default)]

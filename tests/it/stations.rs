@@ -4,7 +4,7 @@
 //! inputs, each ending in a clear error or the documented handling.
 use std::path::{Path, PathBuf};
 
-use avarisk::config::compile::Station;
+use avarisk::config::plan::Station;
 use avarisk::ingest::weather::schema::{DailyWeather, Variable};
 use avarisk::ingest::weather::station_csv::{
     read_source, read_stations, StationError, StationFiles, StationFormat, StationReport,

@@ -2,7 +2,7 @@
 //! header that is a single field holding another separator gets a hint about `delimiter`.
 use std::collections::HashMap;
 
-use crate::config::compile::ObservationSource;
+use crate::config::plan::ObservationSource;
 
 use super::record::{self, RawLocation, RawRecord};
 use super::ObservationError;

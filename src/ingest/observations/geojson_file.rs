@@ -9,7 +9,7 @@ use std::str::FromStr;
 use geojson::{Feature, GeoJson};
 use serde_json::Value as Json;
 
-use crate::config::compile::ObservationSource;
+use crate::config::plan::ObservationSource;
 
 use super::record::{self, RawLocation, RawRecord};
 use super::ObservationError;

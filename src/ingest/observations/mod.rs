@@ -58,7 +58,7 @@ use std::path::PathBuf;
 use chrono::NaiveDate;
 use tracing::{info, warn};
 
-use crate::config::compile::{ObservationFormat, Site};
+use crate::config::plan::{ObservationFormat, Site};
 use crate::geo::raster::Staged;
 use crate::geo::{GeoError, Grid};
 use crate::ingest::weather::schema::{self, DailyWeather};

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 
 use chrono::NaiveDate;
 
-use crate::config::compile::ObservationSource;
+use crate::config::plan::ObservationSource;
 use crate::config::Site;
 use crate::geo::Crs;
 use crate::ingest::weather::schema::{DailyWeather, Values};

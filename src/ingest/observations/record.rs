@@ -2,7 +2,7 @@
 //! The CSV and GeoJSON readers produce these; `normalise` turns them into events or counted rejections.
 use std::path::Path;
 
-use crate::config::compile::ObservationSource;
+use crate::config::plan::ObservationSource;
 
 use super::ObservationError;
 

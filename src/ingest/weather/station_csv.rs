@@ -32,7 +32,7 @@ use tracing::{debug, warn};
 
 use super::schema::{DailyWeather, Values, Variable};
 use super::units::{ColumnSpec, Unit};
-use crate::config::compile::Station;
+use crate::config::plan::Station;
 use crate::config::WeatherSource;
 
 /// The `source` of the canonical rows this module produces.

@@ -21,6 +21,7 @@
 // In the order data flows: shared foundations, then ingest -> features -> dataset -> model/train/hazard -> predict ->
 // evaluate/publish -> serve, then what drives them (pipeline, cli).
 pub mod geo;
+pub mod vocab;
 pub mod config;
 pub mod store;
 pub mod ingest;

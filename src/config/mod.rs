@@ -7,6 +7,7 @@
 //!
 //! [`load`] runs all three over a project folder; `avarisk validate` prints its report.
 pub mod compile;
+pub mod params;
 pub mod plan;
 pub mod error;
 pub mod parse;

@@ -4,19 +4,19 @@ use std::path::PathBuf;
 
 use chrono_tz::Tz;
 
-use crate::dataset::SamplingParams;
-use crate::features::terrain::TerrainParams;
-use crate::features::weather::WeatherFeatureParams;
+use crate::config::params::DemParams;
+use crate::config::params::FetchParams;
+use crate::config::params::ObservationParams;
+use crate::config::params::PredictParams;
+use crate::config::params::SamplingParams;
+use crate::config::params::TerrainParams;
+use crate::config::params::TrainParams;
+use crate::config::params::WeatherFeatureParams;
 use crate::geo::{Crs, Grid};
-use crate::ingest::dem::DemParams;
-use crate::ingest::observations::ObservationParams;
-use crate::ingest::weather::fetch::FetchParams;
-use crate::ingest::weather::open_meteo::Endpoint;
-use crate::ingest::weather::schema::Variable;
-use crate::ingest::weather::station_csv::StationFormat;
-use crate::ingest::weather::units::ColumnSpec;
-use crate::predict::PredictParams;
-use crate::train::fit::TrainParams;
+use crate::vocab::units::ColumnSpec;
+use crate::vocab::weather::Endpoint;
+use crate::vocab::weather::StationFormat;
+use crate::vocab::weather::Variable;
 
 /// Everything avarisk needs to run: validated sites and pipelines.
 #[derive(Debug, Clone)]

@@ -181,7 +181,7 @@ pub enum RawWeather {
         #[serde(default)]
         endpoint: Option<String>,
         points: Vec<RawWeatherPoint>,
-        /// Daily variables to request (default: all avarisk understands, see `ingest::weather::open_meteo::DAILY`).
+        /// Daily variables to request (default: all avarisk understands, see `ingest::weather::DAILY`).
         #[serde(default)]
         daily: Option<Vec<String>>,
         /// Hourly variables to request and average over the local day (default: `snow_depth`).

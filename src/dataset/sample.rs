@@ -8,51 +8,10 @@ use tch::{Device, Kind, Tensor};
 
 use super::channels::{SiteRasters, CHANNELS};
 use super::DatasetError;
+pub use crate::config::params::{SamplingParams, DEFAULT_CONTEXT, DEFAULT_CONTROL_RADIUS_M, DEFAULT_PATCH};
 use crate::config::Site;
 use crate::ingest::observations::{self, Event};
 use crate::store::Store;
-
-/// How training windows are cut.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SamplingParams {
-    /// Side of the network's input window in cells (a multiple of 4).
-    pub patch: usize,
-    /// Unlabelled cells on every side of the window: the context the labelled centre is predicted with. The labelled
-    /// centres (`patch - 2 * context` cells wide) tile the area; `predict` reads the same margin around its tiles.
-    pub context: usize,
-    /// The area labelled: cells within this distance of a positive event (m), the radius [`crate::evaluate`] draws
-    /// the map's controls from.
-    pub control_radius_m: f64,
-    /// Positives: cells within this radius of a start zone (default 1.5 cells).
-    pub label_radius_m: Option<f64>,
-    /// Seed of the tiling's offset.
-    pub seed: u64,
-}
-
-/// Window side and context margin unless configured.
-pub const DEFAULT_PATCH: usize = 160;
-pub const DEFAULT_CONTEXT: usize = 32;
-/// Radius within which the map's controls are drawn, in training and in evaluation (m).
-pub const DEFAULT_CONTROL_RADIUS_M: f64 = 15_000.0;
-
-impl Default for SamplingParams {
-    fn default() -> Self {
-        SamplingParams {
-            patch: DEFAULT_PATCH,
-            context: DEFAULT_CONTEXT,
-            control_radius_m: DEFAULT_CONTROL_RADIUS_M,
-            label_radius_m: None,
-            seed: 7,
-        }
-    }
-}
-
-impl SamplingParams {
-    /// Side of the labelled centre of a window.
-    pub fn labelled(&self) -> usize {
-        self.patch.saturating_sub(2 * self.context)
-    }
-}
 
 /// Windows with their labels. Arrays are row-major: `x` is N x C x P x P, `y` and `mask` N x P x P.
 #[derive(Debug, Clone, Default)]

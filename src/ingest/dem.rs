@@ -8,22 +8,10 @@ use std::path::{Path, PathBuf};
 
 use gdal::{Dataset, DatasetOptions, GdalOpenFlags, Metadata};
 
+pub use crate::config::params::DemParams;
 use crate::config::Site;
 use crate::geo::raster::{self, Staged, TILE};
-use crate::geo::{Bounds, Crs, GeoError, Grid, Resampling};
-
-/// Parameters of the `dem` stage.
-#[derive(Debug, Clone, PartialEq)]
-pub struct DemParams {
-    /// Resampling for elevation (bilinear by default: continuous, no overshoot).
-    pub resampling: Resampling,
-}
-
-impl Default for DemParams {
-    fn default() -> Self {
-        DemParams { resampling: Resampling::Bilinear }
-    }
-}
+use crate::geo::{Bounds, Crs, GeoError, Grid};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DemError {

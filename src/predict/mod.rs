@@ -47,53 +47,12 @@ use chrono::NaiveDate;
 use gdal::{Dataset, Metadata};
 use tch::{Device, Kind, Tensor};
 
+pub use crate::config::params::PredictParams;
 use crate::dataset::channels::{tpi, TPI_RADII_M};
 use crate::geo::raster::{self, BandSpec, Staged};
 use crate::geo::{GeoError, Grid};
 use crate::model::bundle::{self, BundleError, BundleMeta};
 use crate::model::UNet;
-
-/// How the grid is tiled and the network run.
-#[derive(Debug, Clone, PartialEq)]
-pub struct PredictParams {
-    /// Window side in cells (a multiple of 4).
-    pub tile: usize,
-    /// Cells shared by neighbouring windows (less than half of `tile`).
-    pub overlap: usize,
-    /// Windows per forward pass.
-    pub batch: usize,
-    /// Monte Carlo dropout passes; 0 or 1 = one deterministic pass and no spread band.
-    pub mc_passes: usize,
-}
-
-impl Default for PredictParams {
-    fn default() -> Self {
-        PredictParams { tile: 256, overlap: 64, batch: 4, mc_passes: 0 }
-    }
-}
-
-impl PredictParams {
-    /// Every problem with these parameters.
-    pub fn problems(&self) -> Vec<String> {
-        let mut out = Vec::new();
-        if self.tile < 32 || self.tile % 4 != 0 {
-            out.push(format!("tile must be a multiple of 4, at least 32 (got {})", self.tile));
-        }
-        if self.overlap % 4 != 0 {
-            out.push(format!("overlap must be a multiple of 4 (got {})", self.overlap));
-        }
-        if 2 * self.overlap >= self.tile {
-            out.push(format!("overlap must be less than half the tile (got {} for tile {})", self.overlap, self.tile));
-        }
-        if self.batch == 0 {
-            out.push("batch must be at least 1".into());
-        }
-        if self.mc_passes > 100 {
-            out.push(format!("mc_passes must be at most 100 (got {})", self.mc_passes));
-        }
-        out
-    }
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum PredictError {

@@ -12,6 +12,7 @@ use serde::Serialize;
 use tch::nn::{self, OptimizerConfig};
 use tch::{Device, Kind, Tensor};
 
+pub use crate::config::params::TrainParams;
 use crate::dataset::Samples;
 use crate::model::unet::{freeze_encoder, UNet, ENCODER_GROUP};
 use avarisk_nn::metrics;
@@ -29,24 +30,6 @@ pub enum Mode {
 
 /// The encoder's share of the learning rate in full fine-tuning.
 pub const ENCODER_LR_FACTOR: f64 = 0.1;
-
-/// Optimisation hyper-parameters.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct TrainParams {
-    pub epochs: usize,
-    pub batch: usize,
-    pub lr: f64,
-    pub weight_decay: f64,
-    /// Stop after this many epochs without a better validation ROC-AUC.
-    pub patience: usize,
-    pub seed: u64,
-}
-
-impl Default for TrainParams {
-    fn default() -> Self {
-        TrainParams { epochs: 15, batch: 64, lr: 2e-3, weight_decay: 1e-4, patience: 4, seed: 7 }
-    }
-}
 
 /// One epoch's figures, written as a JSON line.
 #[derive(Debug, Clone, Serialize)]

@@ -2,16 +2,17 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
+use crate::config::params::DemParams;
+use crate::config::params::FetchParams;
+use crate::config::params::ObservationParams;
+use crate::config::params::PredictParams;
+use crate::config::params::SamplingParams;
+use crate::config::params::TrainParams;
+use crate::config::params::WeatherFeatureParams;
+use crate::config::params::{TerrainParams, WindShelterParams};
 use crate::config::raw::{RawPipeline, RawStage};
-use crate::dataset::SamplingParams;
-use crate::features::terrain::{Feature, TerrainParams, WindShelterParams};
-use crate::features::weather::WeatherFeatureParams;
 use crate::geo::Resampling;
-use crate::ingest::dem::DemParams;
-use crate::ingest::observations::ObservationParams;
-use crate::ingest::weather::fetch::FetchParams;
-use crate::predict::PredictParams;
-use crate::train::fit::TrainParams;
+use crate::vocab::terrain::Feature;
 
 use super::*;
 

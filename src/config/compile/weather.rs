@@ -4,10 +4,10 @@ use std::path::Path;
 
 use crate::config::raw::{RawColumn, RawWeather};
 use crate::geo::{Bounds, Crs};
-use crate::ingest::weather::open_meteo::{self, Endpoint};
-use crate::ingest::weather::schema::Variable;
-use crate::ingest::weather::station_csv::StationFormat;
-use crate::ingest::weather::units::{ColumnSpec, Unit};
+use crate::vocab::units::{ColumnSpec, Unit};
+use crate::vocab::weather::StationFormat;
+use crate::vocab::weather::Variable;
+use crate::vocab::weather::{Endpoint, DAILY, HOURLY};
 
 use super::*;
 
@@ -41,12 +41,11 @@ pub(super) fn compile_weather(
     };
     match w {
         RawWeather::OpenMeteo { base_url, endpoint, points, daily, hourly, recorded } => {
-            let daily = daily.clone().unwrap_or_else(|| open_meteo::DAILY.iter().map(|(n, _)| n.to_string()).collect());
-            let hourly =
-                hourly.clone().unwrap_or_else(|| open_meteo::HOURLY.iter().map(|(n, _)| n.to_string()).collect());
+            let daily = daily.clone().unwrap_or_else(|| DAILY.iter().map(|(n, _)| n.to_string()).collect());
+            let hourly = hourly.clone().unwrap_or_else(|| HOURLY.iter().map(|(n, _)| n.to_string()).collect());
             for (key, names, known) in [
-                ("weather.daily", &daily, open_meteo::DAILY.iter().map(|(n, _)| *n).collect::<Vec<_>>()),
-                ("weather.hourly", &hourly, open_meteo::HOURLY.iter().map(|(n, _)| *n).collect::<Vec<_>>()),
+                ("weather.daily", &daily, DAILY.iter().map(|(n, _)| *n).collect::<Vec<_>>()),
+                ("weather.hourly", &hourly, HOURLY.iter().map(|(n, _)| *n).collect::<Vec<_>>()),
             ] {
                 for n in names.iter().filter(|n| !known.contains(&n.as_str())) {
                     e.push(key, format!("`{n}` is not an Open-Meteo variable avarisk reads: use {}", known.join(", ")));

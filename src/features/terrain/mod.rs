@@ -15,134 +15,18 @@ pub mod vrm;
 pub mod wind_shelter;
 pub mod window;
 
-use std::fmt;
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 use std::sync::mpsc::sync_channel;
 
 use gdal::Metadata;
 use rayon::prelude::*;
 
+pub use crate::config::params::TerrainParams;
 use crate::geo::raster::{self, BandSpec, Staged, TILE};
 use crate::geo::{GeoError, Grid};
+pub use crate::vocab::terrain::Feature;
 pub use wind_shelter::WindShelterParams;
 use window::Strip;
-
-/// One terrain feature band.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Feature {
-    Slope,
-    Aspect,
-    AspectSin,
-    AspectCos,
-    PlanCurvature,
-    ProfileCurvature,
-    Tri,
-    Roughness,
-    Vrm,
-    WindShelter,
-    Pra,
-}
-
-impl Feature {
-    pub const ALL: [Feature; 11] = [
-        Feature::Slope,
-        Feature::Aspect,
-        Feature::AspectSin,
-        Feature::AspectCos,
-        Feature::PlanCurvature,
-        Feature::ProfileCurvature,
-        Feature::Tri,
-        Feature::Roughness,
-        Feature::Vrm,
-        Feature::WindShelter,
-        Feature::Pra,
-    ];
-
-    /// Band name (also the name used in pipeline files).
-    pub fn name(self) -> &'static str {
-        match self {
-            Feature::Slope => "slope",
-            Feature::Aspect => "aspect",
-            Feature::AspectSin => "aspect_sin",
-            Feature::AspectCos => "aspect_cos",
-            Feature::PlanCurvature => "plan_curvature",
-            Feature::ProfileCurvature => "profile_curvature",
-            Feature::Tri => "tri",
-            Feature::Roughness => "roughness",
-            Feature::Vrm => "vrm",
-            Feature::WindShelter => "wind_shelter",
-            Feature::Pra => "pra",
-        }
-    }
-
-    pub fn unit(self) -> &'static str {
-        match self {
-            Feature::Slope | Feature::Aspect => "degree",
-            Feature::PlanCurvature | Feature::ProfileCurvature => "1/m",
-            Feature::Tri | Feature::Roughness => "m",
-            Feature::WindShelter => "rad",
-            Feature::AspectSin | Feature::AspectCos | Feature::Vrm | Feature::Pra => "1",
-        }
-    }
-
-    pub fn description(self) -> &'static str {
-        match self {
-            Feature::Slope => "slope angle from horizontal, Horn (1981)",
-            Feature::Aspect => "direction the slope faces, degrees clockwise from north; nodata on flat cells",
-            Feature::AspectSin => "sin(aspect): east component of the downslope direction; 0 on flat cells",
-            Feature::AspectCos => "cos(aspect): north component of the downslope direction; 0 on flat cells",
-            Feature::PlanCurvature => {
-                "contour curvature (Evans 1979); > 0 divergent (ridges), < 0 convergent (gullies)"
-            }
-            Feature::ProfileCurvature => "curvature along the fall line (Evans 1979); > 0 convex, < 0 concave",
-            Feature::Tri => "terrain ruggedness index, Riley et al. (1999), as gdaldem TRI",
-            Feature::Roughness => "max - min elevation in the 3x3 window, as gdaldem roughness",
-            Feature::Vrm => "vector ruggedness measure, Sappington et al. (2007); 0 smooth .. 1 rugged",
-            Feature::WindShelter => "wind-shelter index, Plattner et al. (2004); > 0 sheltered, < 0 exposed",
-            Feature::Pra => "fuzzy potential-release-area membership, Veitinger et al. (2016); 0..1",
-        }
-    }
-
-    fn deps(self) -> &'static [Feature] {
-        match self {
-            Feature::Pra => &[Feature::Slope, Feature::Vrm, Feature::WindShelter],
-            _ => &[],
-        }
-    }
-}
-
-impl fmt::Display for Feature {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for Feature {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        Feature::ALL.iter().copied().find(|f| f.name() == s).ok_or_else(|| {
-            let names: Vec<_> = Feature::ALL.iter().map(|f| f.name()).collect();
-            format!("unknown terrain feature `{s}`: use one of {}", names.join(", "))
-        })
-    }
-}
-
-/// Parameters of the `terrain` stage.
-#[derive(Debug, Clone, PartialEq)]
-pub struct TerrainParams {
-    /// Bands to write, in order.
-    pub features: Vec<Feature>,
-    /// VRM window side in cells (odd).
-    pub vrm_window: usize,
-    pub wind_shelter: WindShelterParams,
-}
-
-impl Default for TerrainParams {
-    fn default() -> Self {
-        TerrainParams { features: Feature::ALL.to_vec(), vrm_window: 3, wind_shelter: WindShelterParams::default() }
-    }
-}
 
 impl TerrainParams {
     /// A one-line record of the parameters, stored in the output's metadata.

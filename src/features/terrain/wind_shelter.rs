@@ -4,21 +4,7 @@
 //! Radians in (-pi/2, pi/2): positive = sheltered (terrain rises around/upwind), negative = exposed (ridges).
 //! Missing cells are left out; a missing centre gives no value. The radius is at least 1.5 cells (the 8 neighbours).
 use super::window::Strip;
-
-/// Parameters of the wind-shelter index.
-#[derive(Debug, Clone, PartialEq)]
-pub struct WindShelterParams {
-    pub radius_m: f64,
-    pub direction_deg: f64,
-    pub tolerance_deg: f64,
-    pub quantile: f64,
-}
-
-impl Default for WindShelterParams {
-    fn default() -> Self {
-        WindShelterParams { radius_m: 60.0, direction_deg: 0.0, tolerance_deg: 180.0, quantile: 0.5 }
-    }
-}
+pub use crate::config::params::WindShelterParams;
 
 impl WindShelterParams {
     /// Search radius in cells at resolution `res`; at least 1.5 so the 8 neighbours always count.

@@ -10,32 +10,9 @@
 pub mod daily;
 pub mod grid;
 
+pub use crate::config::params::WeatherFeatureParams;
 pub use daily::{daily_features, PointFeatures};
 pub use grid::write_channels;
-
-/// Parameters of the `weather_features` stage.
-#[derive(Debug, Clone, PartialEq)]
-pub struct WeatherFeatureParams {
-    /// Temperature change with elevation, deg C per km (negative: colder higher up).
-    pub lapse_rate_c_per_km: f64,
-    /// Relative change of snowfall per 100 m of elevation (0.05 = +5 % per 100 m), applied to new-snow channels.
-    pub snowfall_gradient_per_100m: f64,
-    /// Inverse-distance-weighting power across points (0 = plain mean).
-    pub idw_power: f64,
-    /// Longest gap (days) in temperature, snow depth and wind speed filled by linear interpolation.
-    pub max_gap_days: u32,
-}
-
-impl Default for WeatherFeatureParams {
-    fn default() -> Self {
-        WeatherFeatureParams {
-            lapse_rate_c_per_km: -6.5,
-            snowfall_gradient_per_100m: 0.05,
-            idw_power: 2.0,
-            max_gap_days: 2,
-        }
-    }
-}
 
 /// How a channel changes with elevation between a point and a cell.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -60,10 +60,11 @@ use tracing::{info, warn};
 
 use crate::config::plan::{ObservationFormat, Site};
 use crate::geo::raster::Staged;
-use crate::geo::{GeoError, Grid};
+use crate::geo::GeoError;
 use crate::ingest::weather::schema::{self, DailyWeather};
 use crate::store::Store;
 
+pub use crate::config::params::ObservationParams;
 pub use labels::{label_raster, write_labels, LabelStats};
 pub use normalise::ELEVATION_RANGE_M;
 pub use report::{FileReport, Note, ObservationSummary, Reason, Tally};
@@ -154,22 +155,6 @@ pub fn read_events(site: &Site) -> Result<SiteObservations, ObservationError> {
         reports.push(file.report);
     }
     Ok((events, reports, weather))
-}
-
-/// Reads the site's observations and writes `store.events(site)` and `store.event_weather(site)` (both always,
-/// empty when no event is kept). Both are written to temporary files next to their destinations and renamed into
-/// place only once both are complete: on any error the previous outputs stay as they were.
-/// Parameters of the `observations` stage.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct ObservationParams {
-    /// Radius (m) marked positive around a start zone in label rasters; `None`: 1.5 grid cells.
-    pub label_radius_m: Option<f64>,
-}
-
-impl ObservationParams {
-    pub fn label_radius(&self, grid: &Grid) -> f64 {
-        self.label_radius_m.unwrap_or(1.5 * grid.res_x())
-    }
 }
 
 pub fn ingest(site: &Site, store: &Store) -> Result<ObservationSummary, ObservationError> {

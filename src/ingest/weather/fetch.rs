@@ -6,38 +6,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use crate::config::params::FetchParams;
 use rand::Rng;
 use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
 use tracing::{debug, warn};
-
-/// Client settings (the `weather` stage's parameters).
-#[derive(Debug, Clone, PartialEq)]
-pub struct FetchParams {
-    /// Requests in flight at once, across all sites and points.
-    pub concurrency: usize,
-    pub connect_timeout: Duration,
-    /// Longest wait for the next bytes of an answer.
-    pub read_timeout: Duration,
-    /// Attempts after the first.
-    pub retries: u32,
-    /// First backoff; attempt n waits a random time in [0, base * 2^n] (full jitter), at most `max_backoff`.
-    pub base_backoff: Duration,
-    pub max_backoff: Duration,
-}
-
-impl Default for FetchParams {
-    fn default() -> Self {
-        FetchParams {
-            concurrency: 8,
-            connect_timeout: Duration::from_secs(10),
-            read_timeout: Duration::from_secs(30),
-            retries: 4,
-            base_backoff: Duration::from_millis(500),
-            max_backoff: Duration::from_secs(30),
-        }
-    }
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum FetchError {

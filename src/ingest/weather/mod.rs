@@ -9,7 +9,7 @@ pub mod open_meteo;
 pub mod schema;
 pub mod station_csv;
 pub mod store;
-pub mod units;
+pub use crate::vocab::units;
 
 use std::path::{Path, PathBuf};
 

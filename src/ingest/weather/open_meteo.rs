@@ -1,41 +1,5 @@
 //! The Open-Meteo API: request URLs for the archive and forecast endpoints, and parsing of its daily JSON answer
 //! into canonical rows.
-use std::str::FromStr;
-
-/// Which Open-Meteo endpoint a site queries.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Endpoint {
-    /// `/v1/archive`: reanalysis, complete for past days.
-    Archive,
-    /// `/v1/forecast`: recent days and the days ahead.
-    Forecast,
-}
-
-impl Endpoint {
-    pub fn default_base_url(self) -> &'static str {
-        match self {
-            Endpoint::Archive => "https://archive-api.open-meteo.com",
-            Endpoint::Forecast => "https://api.open-meteo.com",
-        }
-    }
-    pub fn path(self) -> &'static str {
-        match self {
-            Endpoint::Archive => "/v1/archive",
-            Endpoint::Forecast => "/v1/forecast",
-        }
-    }
-}
-
-impl FromStr for Endpoint {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "archive" => Ok(Endpoint::Archive),
-            "forecast" => Ok(Endpoint::Forecast),
-            other => Err(format!("unknown Open-Meteo endpoint `{other}`: use archive or forecast")),
-        }
-    }
-}
 
 use std::collections::BTreeMap;
 
@@ -45,21 +9,7 @@ use serde::Deserialize;
 use super::schema::{DailyWeather, Values, Variable};
 use super::units::Unit;
 use crate::config::WeatherPoint;
-
-/// Open-Meteo daily variables avarisk understands, and the canonical variable each fills.
-pub const DAILY: [(&str, Variable); 8] = [
-    ("snowfall_sum", Variable::NewSnow),
-    ("precipitation_sum", Variable::Precip),
-    ("rain_sum", Variable::Rain),
-    ("temperature_2m_mean", Variable::TMean),
-    ("temperature_2m_min", Variable::TMin),
-    ("temperature_2m_max", Variable::TMax),
-    ("wind_speed_10m_max", Variable::WindSpeed),
-    ("wind_direction_10m_dominant", Variable::WindDir),
-];
-
-/// Hourly variables aggregated to the local day (mean over the day's hours).
-pub const HOURLY: [(&str, Variable); 1] = [("snow_depth", Variable::SnowDepth)];
+pub use crate::vocab::weather::{Endpoint, DAILY, HOURLY};
 
 /// One request: a point and a date window, with the variables asked for.
 #[derive(Debug, Clone)]

@@ -22,7 +22,7 @@ use chrono::{NaiveDate, TimeZone};
 use chrono_tz::Tz;
 use polars::prelude::*;
 
-use super::units::Unit;
+pub use crate::vocab::weather::Variable;
 
 /// One site-local day at one point, canonical units, `None` for missing.
 #[derive(Debug, Clone, PartialEq)]
@@ -48,74 +48,6 @@ pub struct Values {
     pub t_max_c: Option<f64>,
     pub wind_speed_ms: Option<f64>,
     pub wind_dir_deg: Option<f64>,
-}
-
-/// A measured quantity of the canonical table, with its column name and canonical unit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Variable {
-    NewSnow,
-    SnowDepth,
-    Precip,
-    Rain,
-    TMean,
-    TMin,
-    TMax,
-    WindSpeed,
-    WindDir,
-}
-
-impl Variable {
-    pub const ALL: [Variable; 9] = [
-        Variable::NewSnow,
-        Variable::SnowDepth,
-        Variable::Precip,
-        Variable::Rain,
-        Variable::TMean,
-        Variable::TMin,
-        Variable::TMax,
-        Variable::WindSpeed,
-        Variable::WindDir,
-    ];
-
-    pub fn column(self) -> &'static str {
-        match self {
-            Variable::NewSnow => "new_snow_cm",
-            Variable::SnowDepth => "snow_depth_cm",
-            Variable::Precip => "precip_mm",
-            Variable::Rain => "rain_mm",
-            Variable::TMean => "t_mean_c",
-            Variable::TMin => "t_min_c",
-            Variable::TMax => "t_max_c",
-            Variable::WindSpeed => "wind_speed_ms",
-            Variable::WindDir => "wind_dir_deg",
-        }
-    }
-
-    pub fn unit(self) -> Unit {
-        match self {
-            Variable::NewSnow | Variable::SnowDepth => Unit::Centimetre,
-            Variable::Precip | Variable::Rain => Unit::Millimetre,
-            Variable::TMean | Variable::TMin | Variable::TMax => Unit::DegreeCelsius,
-            Variable::WindSpeed => Unit::MetrePerSecond,
-            Variable::WindDir => Unit::Degree,
-        }
-    }
-
-    /// Physically possible range in canonical units; values outside are source errors.
-    pub fn valid_range(self) -> (f64, f64) {
-        match self {
-            Variable::NewSnow => (0.0, 300.0),
-            Variable::SnowDepth => (0.0, 2000.0),
-            Variable::Precip | Variable::Rain => (0.0, 500.0),
-            Variable::TMean | Variable::TMin | Variable::TMax => (-70.0, 50.0),
-            Variable::WindSpeed => (0.0, 120.0),
-            Variable::WindDir => (0.0, 360.0),
-        }
-    }
-
-    pub fn from_column(name: &str) -> Option<Variable> {
-        Variable::ALL.iter().copied().find(|v| v.column() == name)
-    }
 }
 
 impl Values {

@@ -22,10 +22,10 @@
 //!   error); numbers are parsed in the rows inside the window only, so an old broken row does not block recent days.
 //! - **Files**: lines starting with `#` are comments (SNOTEL's header block); a UTF-8 byte-order mark and spaces
 //!   around fields are ignored. Several stations may share one file only when it has a station column.
+pub use crate::vocab::weather::StationFormat;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime};
 use tracing::{debug, warn};
@@ -40,82 +40,6 @@ pub const SOURCE: &str = "station_csv";
 
 /// Cell contents read as missing (compared without case, after trimming).
 pub const MISSING_MARKERS: [&str; 6] = ["", "-", "NA", "N/A", "NaN", "null"];
-
-/// Layout of a station file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StationFormat {
-    /// NRCS SNOTEL daily CSV report (`#` comment header, inches and deg F), one station per file.
-    Snotel,
-    /// SLF IMIS daily CSV (`;`-separated, one file for many stations, `station_code` column).
-    ///
-    /// The defaults fit the daily measurements export (`imis_daily_*_measurements.csv`: `date` is the day, see the
-    /// module docs). Its `DW_30MIN_MEAN` is an arithmetic mean of 30-min directions (350 and 10 deg average to 180), so
-    /// it is not mapped by default; map `wind_dir_deg` yourself if you accept that. The snow export has no `date`
-    /// column: read it with `date_column = "measure_date"` and e.g. `new_snow_cm = "HN_1D"`.
-    Imis,
-    /// Any CSV: `date_column` and `columns` declared in site.toml.
-    Csv,
-}
-
-impl FromStr for StationFormat {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "snotel" => Ok(StationFormat::Snotel),
-            "imis" => Ok(StationFormat::Imis),
-            "csv" => Ok(StationFormat::Csv),
-            other => Err(format!("unknown station format `{other}`: use snotel, imis or csv")),
-        }
-    }
-}
-
-impl StationFormat {
-    pub fn default_delimiter(self) -> u8 {
-        match self {
-            StationFormat::Imis => b';',
-            _ => b',',
-        }
-    }
-
-    /// The column holding the day (see the module docs for what day each format gives).
-    pub fn default_date_column(self) -> Option<&'static str> {
-        match self {
-            StationFormat::Snotel => Some("Date"),
-            // `date` is the aggregation day; `measure_date` is the first timestamp in it (same date part).
-            StationFormat::Imis => Some("date"),
-            StationFormat::Csv => None,
-        }
-    }
-
-    pub fn default_station_column(self) -> Option<&'static str> {
-        match self {
-            StationFormat::Imis => Some("station_code"),
-            _ => None,
-        }
-    }
-
-    /// The column mapping the format declares (canonical variable <- source column, unit).
-    pub fn default_columns(self) -> Vec<(Variable, ColumnSpec)> {
-        let c = |v: Variable, column: &str, unit: Unit| (v, ColumnSpec { column: column.to_owned(), unit });
-        match self {
-            StationFormat::Snotel => vec![
-                // PRCP: total precipitation of the day (the report's "Precipitation Increment").
-                c(Variable::Precip, "Precipitation Increment (in)", Unit::Inch),
-                c(Variable::TMax, "Air Temperature Maximum (degF)", Unit::DegreeFahrenheit),
-                c(Variable::TMin, "Air Temperature Minimum (degF)", Unit::DegreeFahrenheit),
-                c(Variable::TMean, "Air Temperature Average (degF)", Unit::DegreeFahrenheit),
-            ],
-            StationFormat::Imis => vec![
-                // Daily median of the 30-min snow heights.
-                c(Variable::SnowDepth, "HS", Unit::Centimetre),
-                // Daily means of the 30-min means.
-                c(Variable::TMean, "TA_30MIN_MEAN", Unit::DegreeCelsius),
-                c(Variable::WindSpeed, "VW_30MIN_MEAN", Unit::MetrePerSecond),
-            ],
-            StationFormat::Csv => Vec::new(),
-        }
-    }
-}
 
 /// How to read a set of station files: the fields of a compiled [`WeatherSource::StationCsv`], borrowed.
 #[derive(Debug, Clone, Copy)]

@@ -1,5 +1,5 @@
 //! Units of the quantities avarisk reads, and conversion to the canonical ones. The canonical units are listed once,
-//! in [`super::schema`]; source files declare theirs (`unit = "degF"`) and are converted on reading.
+//! in [`super::weather::Variable`]; source files declare theirs (`unit = "degF"`) and are converted on reading.
 use std::fmt;
 use std::str::FromStr;
 

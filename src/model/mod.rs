@@ -6,11 +6,10 @@
 //!   `avarisk::model::unet::*` paths are unchanged.
 //! * [`align`]: the CORAL feature-alignment loss used by `avarisk adapt --method coral` (also from `avarisk-nn`).
 //! * [`bundle`]: a trained model on disk (`model.safetensors` + `bundle.json`): save atomically, load, check that a
-//!   bundle fits a site's features and resolution.
+//!   bundle fits a site's features and resolution (also from `avarisk-nn`, whose `avarisk-train` writes bundles).
 //!
 //! The device is chosen once, here, by [`device`]; everything else takes a `tch::Device` argument.
-pub mod bundle;
-pub use avarisk_nn::{align, unet};
+pub use avarisk_nn::{align, bundle, unet};
 
 pub use bundle::{check_compatible, hash_file, lineage_id, BundleError, BundleMeta, Versions};
 pub use unet::{freeze_encoder, trainable_names, Decoder, Encoder, EncoderFeatures, UNet, UNetConfig, ENCODER_PREFIX};

@@ -11,7 +11,7 @@ use crate::config::Plan;
 use crate::dataset::{winter_of, Samples, SamplingParams};
 use crate::ingest::observations::Event;
 use crate::model::align;
-use crate::model::bundle::{self, BundleMeta};
+use crate::model::bundle::{self, BundleMeta, Versions};
 use crate::model::unet::UNet;
 use crate::store::Store;
 
@@ -178,7 +178,7 @@ pub fn adapt_with(plan: &Plan, store: &Store, job: &AdaptJob, spec: &Spec, out: 
         parent: Some(bundle::lineage_id(&job.from)?),
         metrics: serde_json::json!({ "site": site, "method": job.method.name(), "adapted": adapted, "passes": job.passes, "patches": target.len(), "domain_shift": shift, "coral": coral }),
         data_hash: data_hash(&target),
-        versions: versions(),
+        versions: Versions::current(),
         ..parent
     };
     bundle::save(out, &vs, &meta)?;
@@ -220,9 +220,9 @@ pub(super) fn coral_stage(
     vs: &nn::VarStore,
     target_x: &Tensor,
 ) -> Result<CoralReport, RunError> {
-    use rand::seq::SliceRandom;
-    use rand::{Rng, SeedableRng};
-    use tch::nn::OptimizerConfig;
+    use rand::rngs::StdRng;
+    use rand::Rng;
+    use std::ops::ControlFlow;
 
     let sources = if job.source.is_empty() { bundle_sources(parent) } else { job.source.clone() };
     if sources.is_empty() {
@@ -243,40 +243,41 @@ pub(super) fn coral_stage(
     let coral_before = coral_eval(unet, &sx, target_x)?;
     tracing::info!(sources = ?sources, patches = source.len(), coral = format!("{coral_before:.4}"), "CORAL alignment on the source's labelled patches");
 
-    tch::manual_seed(spec.train.seed as i64);
-    let mut opt = nn::AdamW::default().wd(spec.train.weight_decay).build(vs, job.coral.lr)?;
-    let mut rng = rand::rngs::StdRng::seed_from_u64(spec.train.seed);
     let n_target = target_x.size()[0] as usize;
-    let mut order: Vec<i64> = (0..source.len() as i64).collect();
+    let schedule = nn_fit::Schedule {
+        epochs: job.coral.epochs,
+        batch: spec.train.batch,
+        lr: job.coral.lr,
+        weight_decay: spec.train.weight_decay,
+        seed: spec.train.seed,
+        mode: nn_fit::Mode::All,
+    };
+    // The epoch's summed cross-entropy and CORAL losses, and its batches (the step adds, the epoch's end reads).
+    let sums = std::cell::Cell::new((0.0, 0.0, 0usize));
+    let step = |chunk: &[i64], rng: &mut StdRng| -> Result<Tensor, RunError> {
+        let idx = Tensor::from_slice(chunk).to_device(device);
+        let t_idx: Vec<i64> = (0..chunk.len()).map(|_| rng.gen_range(0..n_target) as i64).collect();
+        let t_idx = Tensor::from_slice(&t_idx).to_device(device);
+        let (bx, by, bm) = (sx.f_index_select(0, &idx)?, sy.f_index_select(0, &idx)?, sm.f_index_select(0, &idx)?);
+        let fs = unet.encoder.forward_t(&bx, true);
+        let ft = unet.encoder.forward_t(&target_x.f_index_select(0, &t_idx)?, true);
+        let logits = unet.decoder.f_forward_t(&fs, true)?;
+        let bce = nn_fit::masked_bce(&logits, &by, &bm, &pos_weight)?;
+        let coral =
+            align::coral_loss(&align::pixel_features(&fs.bottleneck)?, &align::pixel_features(&ft.bottleneck)?)?;
+        let (b, c, n) = sums.get();
+        sums.set((b + bce.double_value(&[]), c + coral.double_value(&[]), n + 1));
+        Ok(&bce + &coral * job.coral.lambda)
+    };
     let mut epochs = Vec::new();
-    for epoch in 1..=job.coral.epochs {
-        order.shuffle(&mut rng);
-        let (mut bce_sum, mut coral_sum, mut batches) = (0.0, 0.0, 0);
-        for chunk in order.chunks(spec.train.batch) {
-            let idx = Tensor::from_slice(chunk).to_device(device);
-            let t_idx: Vec<i64> = (0..chunk.len()).map(|_| rng.gen_range(0..n_target) as i64).collect();
-            let t_idx = Tensor::from_slice(&t_idx).to_device(device);
-            let (bx, by, bm) = (sx.f_index_select(0, &idx)?, sy.f_index_select(0, &idx)?, sm.f_index_select(0, &idx)?);
-            let fs = unet.encoder.forward_t(&bx, true);
-            let ft = unet.encoder.forward_t(&target_x.f_index_select(0, &t_idx)?, true);
-            let logits = unet.decoder.f_forward_t(&fs, true)?;
-            let bce = nn_fit::masked_bce(&logits, &by, &bm, &pos_weight)?;
-            let coral =
-                align::coral_loss(&align::pixel_features(&fs.bottleneck)?, &align::pixel_features(&ft.bottleneck)?)?;
-            opt.backward_step(&(&bce + &coral * job.coral.lambda));
-            bce_sum += bce.double_value(&[]);
-            coral_sum += coral.double_value(&[]);
-            batches += 1;
-        }
-        let b = batches.max(1) as f64;
-        tracing::info!(
-            epoch,
-            bce = format!("{:.4}", bce_sum / b),
-            coral = format!("{:.4}", coral_sum / b),
-            "CORAL epoch"
-        );
-        epochs.push((bce_sum / b, coral_sum / b));
-    }
+    let on_epoch = |e: &nn_fit::EpochEnd, _: &nn::VarStore| -> Result<ControlFlow<()>, RunError> {
+        let (b, c, n) = sums.replace((0.0, 0.0, 0));
+        let n = n.max(1) as f64;
+        tracing::info!(epoch = e.epoch, bce = format!("{:.4}", b / n), coral = format!("{:.4}", c / n), "CORAL epoch");
+        epochs.push((b / n, c / n));
+        Ok(ControlFlow::Continue(()))
+    };
+    nn_fit::train(vs, source.len(), &schedule, step, on_epoch)?;
     let coral_after = coral_eval(unet, &sx, target_x)?;
     Ok(CoralReport {
         source_sites: sources,

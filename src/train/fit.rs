@@ -1,35 +1,20 @@
-//! The training loop shared by pretraining, training from scratch and fine-tuning: masked, class-weighted binary
-//! cross-entropy on labelled pixels only (`avarisk_nn::fit::masked_bce`, the loss `avarisk-train` uses too); Adam
-//! with weight decay; validation ROC-AUC after every epoch; early stopping that restores the best epoch's weights;
-//! deterministic for a seed on CPU.
+//! Fitting the network on avarisk's windows: the shared loop of `avarisk_nn::fit::train` (AdamW, seeded shuffled
+//! batches) with the masked, class-weighted binary cross-entropy on labelled pixels only, validation ROC-AUC after
+//! every epoch, and early stopping that restores the best epoch's weights; deterministic for a seed on CPU.
 use std::io::IsTerminal;
-use std::time::Instant;
+use std::ops::ControlFlow;
 
+use avarisk_nn::fit as nn_fit;
 use rand::rngs::StdRng;
-use rand::seq::SliceRandom;
-use rand::SeedableRng;
 use serde::Serialize;
-use tch::nn::{self, OptimizerConfig};
-use tch::{Device, Kind, Tensor};
+use tch::{nn, Device, Tensor};
 
 pub use crate::config::params::TrainParams;
 use crate::dataset::Samples;
-use crate::model::unet::{freeze_encoder, UNet, ENCODER_GROUP};
+use crate::model::unet::UNet;
 use avarisk_nn::metrics;
 
-/// How the network's variables are trained.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Mode {
-    /// Every variable at the base learning rate (pretraining, training from scratch).
-    All,
-    /// The encoder frozen by name (its batch norm in eval mode); the decoder trains.
-    FreezeEncoder,
-    /// Everything trains, the encoder at `encoder_lr_factor` times the base rate.
-    Full { encoder_lr_factor: f64 },
-}
-
-/// The encoder's share of the learning rate in full fine-tuning.
-pub const ENCODER_LR_FACTOR: f64 = 0.1;
+pub use avarisk_nn::fit::{Mode, ENCODER_LR_FACTOR};
 
 /// One epoch's figures, written as a JSON line.
 #[derive(Debug, Clone, Serialize)]
@@ -68,20 +53,10 @@ struct Best {
     weights: Vec<(String, Tensor)>,
 }
 
-/// Per-pixel release probabilities `[N x P x P]` for `x` (normalised, on the model's device), in eval mode.
+/// Per-pixel release probabilities `[N x P x P]` for `x` (normalised, on the model's device), in eval mode
+/// ([`avarisk_nn::fit::predict`], flattened).
 pub fn predict(unet: &UNet, x: &Tensor, batch: i64) -> Result<Vec<f32>, TrainError> {
-    let _guard = tch::no_grad_guard();
-    let n = x.size()[0];
-    let mut out = Vec::with_capacity(x.numel());
-    let mut start = 0;
-    while start < n {
-        let len = batch.min(n - start);
-        let p =
-            unet.f_forward_t(&x.f_narrow(0, start, len)?, false)?.sigmoid().to_device(Device::Cpu).to_kind(Kind::Float);
-        out.extend(Vec::<f32>::try_from(p.flatten(0, -1))?);
-        start += len;
-    }
-    Ok(out)
+    Ok(Vec::<f32>::try_from(nn_fit::predict(unet, x, batch)?.flatten(0, -1))?)
 }
 
 /// ROC-AUC and PR-AUC of `unet` on the labelled pixels of `samples`.
@@ -101,8 +76,10 @@ pub fn evaluate(
     Ok((metrics::roc_auc(&s, &l), metrics::pr_auc(&s, &l)))
 }
 
-/// Trains `unet` (whose variables live in `vs`) on `train`, validating on `val` after every epoch; `on_epoch` is
-/// called with each epoch's figures (to log and checkpoint). On return `vs` holds the best epoch's weights.
+/// Trains `unet` (whose variables live in `vs`) on `train` with the shared loop ([`avarisk_nn::fit::train`]),
+/// validating on `val` after every epoch; `on_epoch` is called with each epoch's figures (to log and checkpoint).
+/// Stops after `params.patience` epochs without a better validation ROC-AUC; on return `vs` holds the best epoch's
+/// weights.
 #[allow(clippy::too_many_arguments)] // the inputs of a training run; grouping them would only rename them
 pub fn fit(
     unet: &UNet,
@@ -114,31 +91,12 @@ pub fn fit(
     mode: Mode,
     mut on_epoch: impl FnMut(&EpochMetrics, &nn::VarStore) -> Result<(), String>,
 ) -> Result<FitReport, TrainError> {
-    tch::manual_seed(params.seed as i64);
     let device = vs.device();
     let (x, y, mask) = train.tensors(mean, std, device)?;
-    let labelled = mask.sum(Kind::Float).double_value(&[]);
-    if labelled == 0.0 {
-        return Err(TrainError::NoLabels("training"));
-    }
-    let positives = (&y * &mask).sum(Kind::Float).double_value(&[]);
+    let pos_weight = nn_fit::pos_weight(&y, &mask)?.ok_or(TrainError::NoLabels("training"))?;
     // Class weighting: positives weigh as much in total as negatives.
-    let pos_weight = Tensor::from(((labelled - positives) / positives.max(1.0)) as f32).to_device(device);
-
-    if mode == Mode::FreezeEncoder {
-        freeze_encoder(vs);
-    }
-    let mut opt = nn::AdamW::default().wd(params.weight_decay).build(vs, params.lr)?;
-    if let Mode::Full { encoder_lr_factor } = mode {
-        opt.set_lr_group(ENCODER_GROUP, params.lr * encoder_lr_factor);
-    }
-
+    let pos_weight = Tensor::from(pos_weight as f32).to_device(device);
     let n = train.len();
-    let mut order: Vec<usize> = (0..n).collect();
-    let mut rng = StdRng::seed_from_u64(params.seed);
-    let mut best: Option<Best> = None;
-    let mut history = Vec::new();
-    let mut since_best = 0;
     // A progress bar over the batches when a person watches (stderr is a terminal); nothing in cron or CI.
     let bar = if std::io::stderr().is_terminal() {
         let bar = indicatif::ProgressBar::new((params.epochs * n.div_ceil(params.batch)) as u64);
@@ -153,34 +111,39 @@ pub fn fit(
     } else {
         indicatif::ProgressBar::hidden()
     };
-    for epoch in 1..=params.epochs {
-        order.shuffle(&mut rng);
-        let t = Instant::now();
-        let (mut loss_sum, mut batches) = (0.0, 0);
-        for chunk in order.chunks(params.batch) {
-            bar.inc(1);
-            let idx = Tensor::from_slice(&chunk.iter().map(|i| *i as i64).collect::<Vec<_>>()).to_device(device);
-            let (bx, by, bm) = (x.f_index_select(0, &idx)?, y.f_index_select(0, &idx)?, mask.f_index_select(0, &idx)?);
-            let logits = match mode {
-                Mode::FreezeEncoder => unet.forward_frozen_encoder(&bx, true)?,
-                _ => unet.f_forward_t(&bx, true)?,
-            };
-            let loss = avarisk_nn::fit::masked_bce(&logits, &by, &bm, &pos_weight)?;
-            opt.backward_step(&loss);
-            loss_sum += loss.double_value(&[]);
-            batches += 1;
-        }
-        let seconds = t.elapsed().as_secs_f64();
+    let schedule = nn_fit::Schedule {
+        epochs: params.epochs,
+        batch: params.batch,
+        lr: params.lr,
+        weight_decay: params.weight_decay,
+        seed: params.seed,
+        mode,
+    };
+    let step = |chunk: &[i64], _: &mut StdRng| -> Result<Tensor, TrainError> {
+        bar.inc(1);
+        let idx = Tensor::from_slice(chunk).to_device(device);
+        let (bx, by, bm) = (x.f_index_select(0, &idx)?, y.f_index_select(0, &idx)?, mask.f_index_select(0, &idx)?);
+        let logits = match mode {
+            Mode::FreezeEncoder => unet.forward_frozen_encoder(&bx, true)?,
+            _ => unet.f_forward_t(&bx, true)?,
+        };
+        Ok(nn_fit::masked_bce(&logits, &by, &bm, &pos_weight)?)
+    };
+    let mut best: Option<Best> = None;
+    let mut history = Vec::new();
+    let mut since_best = 0;
+    let end_epoch = |e: &nn_fit::EpochEnd, vs: &nn::VarStore| -> Result<ControlFlow<()>, TrainError> {
         let (val_roc_auc, val_pr_auc) = evaluate(unet, val, mean, std, device)?;
         let m = EpochMetrics {
-            epoch,
-            train_loss: loss_sum / batches.max(1) as f64,
+            epoch: e.epoch,
+            train_loss: e.mean_loss,
             val_roc_auc,
             val_pr_auc,
-            samples_per_s: n as f64 / seconds.max(1e-9),
+            samples_per_s: n as f64 / e.seconds,
         };
         bar.set_message(format!(
-            "epoch {epoch}: loss {:.3}, validation ROC-AUC {:?}",
+            "epoch {}: loss {:.3}, validation ROC-AUC {:?}",
+            e.epoch,
             m.train_loss,
             m.val_roc_auc.map(|v| (v * 1000.0).round() / 1000.0)
         ));
@@ -189,16 +152,15 @@ pub fn fit(
         let score = val_roc_auc.unwrap_or(f64::NEG_INFINITY);
         if best.as_ref().is_none_or(|b| score > b.score || val_roc_auc.is_none()) {
             let weights = vs.variables().into_iter().map(|(k, v)| (k, v.detach().copy())).collect();
-            best = Some(Best { score, epoch, weights });
+            best = Some(Best { score, epoch: e.epoch, weights });
             since_best = 0;
         } else {
             since_best += 1;
         }
         history.push(m);
-        if since_best >= params.patience {
-            break;
-        }
-    }
+        Ok(if since_best >= params.patience { ControlFlow::Break(()) } else { ControlFlow::Continue(()) })
+    };
+    nn_fit::train(vs, n, &schedule, step, end_epoch)?;
     bar.finish_and_clear();
     let Best { score, epoch: best_epoch, weights: snapshot } = best.expect("at least one epoch");
     let vars = vs.variables();

@@ -69,7 +69,7 @@ pub(super) fn new_meta(
         metrics: serde_json::Value::Null,
         parent: None,
         data_hash: String::new(),
-        versions: versions(),
+        versions: Versions::current(),
     }
 }
 
@@ -92,10 +92,6 @@ pub(super) fn channel_names() -> Vec<String> {
 
 pub(super) fn unet_config(c: &UNetConfig) -> UNetConfig {
     UNetConfig { in_channels: CHANNELS.len() as i64, ..c.clone() }
-}
-
-pub(super) fn versions() -> Versions {
-    Versions { avarisk: env!("CARGO_PKG_VERSION").into(), tch: "0.24.0".into(), libtorch: "2.11.0".into() }
 }
 
 #[allow(clippy::too_many_arguments)] // a training run's inputs and its bundle description

@@ -1,8 +1,108 @@
-//! Pieces of training shared by avarisk's training loop (`avarisk::train::fit`) and `avarisk-train`: the masked,
-//! class-weighted loss, batched prediction and ROC-AUC on labelled pixels.
+//! The one training loop ([`train`]) every fit of the network runs (avarisk's pretraining, fine-tuning and CORAL,
+//! and `avarisk-train`), and the pieces around it: the masked, class-weighted loss, batched prediction, labelled
+//! pixels.
+use std::ops::ControlFlow;
+use std::time::Instant;
+
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use tch::nn::{self, OptimizerConfig};
 use tch::{Device, Kind, Reduction, TchError, Tensor};
 
-use crate::unet::UNet;
+use crate::unet::{freeze_encoder, UNet, ENCODER_GROUP};
+
+/// How the network's variables are trained.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Mode {
+    /// Every variable at the base learning rate (pretraining, training from scratch, CORAL, `avarisk-train`).
+    All,
+    /// The encoder frozen by name (its batch norm in eval mode); the decoder trains.
+    FreezeEncoder,
+    /// Everything trains, the encoder at `encoder_lr_factor` times the base rate.
+    Full { encoder_lr_factor: f64 },
+}
+
+/// The encoder's share of the learning rate in full fine-tuning.
+pub const ENCODER_LR_FACTOR: f64 = 0.1;
+
+/// The optimisation of a run: AdamW at `lr` with `weight_decay`, `epochs` passes over the samples in shuffled
+/// batches of `batch` (the order seeded by `seed`, as libtorch is).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Schedule {
+    pub epochs: usize,
+    pub batch: usize,
+    pub lr: f64,
+    pub weight_decay: f64,
+    pub seed: u64,
+    pub mode: Mode,
+}
+
+/// What the epoch callback of [`train`] hears.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EpochEnd {
+    pub epoch: usize,
+    /// Mean of the batch losses.
+    pub mean_loss: f64,
+    /// Wall time of the epoch's batches (queued CUDA work waited for), without what the callback does.
+    pub seconds: f64,
+}
+
+/// The training loop: seeds libtorch, freezes the encoder for [`Mode::FreezeEncoder`], builds AdamW over `vs` (the
+/// encoder's rate scaled in [`Mode::Full`]), then for each epoch shuffles the `n` sample indices, asks `step` for the
+/// loss of each batch of indices (it may draw from the run's seeded generator, e.g. target patches for CORAL), takes
+/// one optimiser step on it, and calls `on_epoch`, which validates, logs, checkpoints and says whether to go on.
+/// Returns the number of epochs run.
+pub fn train<E: From<TchError>>(
+    vs: &nn::VarStore,
+    n: usize,
+    s: &Schedule,
+    mut step: impl FnMut(&[i64], &mut StdRng) -> Result<Tensor, E>,
+    mut on_epoch: impl FnMut(&EpochEnd, &nn::VarStore) -> Result<ControlFlow<()>, E>,
+) -> Result<usize, E> {
+    tch::manual_seed(s.seed as i64);
+    if s.mode == Mode::FreezeEncoder {
+        freeze_encoder(vs);
+    }
+    let mut opt = nn::AdamW::default().wd(s.weight_decay).build(vs, s.lr)?;
+    if let Mode::Full { encoder_lr_factor } = s.mode {
+        opt.set_lr_group(ENCODER_GROUP, s.lr * encoder_lr_factor);
+    }
+    let device = vs.device();
+    let mut rng = StdRng::seed_from_u64(s.seed);
+    let mut order: Vec<i64> = (0..n as i64).collect();
+    for epoch in 1..=s.epochs {
+        order.shuffle(&mut rng);
+        sync(device);
+        let t = Instant::now();
+        // Summed on the device (no wait per batch), in f64 as a CPU sum of the batch losses would be.
+        let mut loss_sum = Tensor::zeros([], (Kind::Double, device));
+        let mut batches = 0;
+        for chunk in order.chunks(s.batch.max(1)) {
+            let loss = step(chunk, &mut rng)?;
+            opt.backward_step(&loss);
+            loss_sum += loss.detach().to_kind(Kind::Double);
+            batches += 1;
+        }
+        sync(device);
+        let end = EpochEnd {
+            epoch,
+            mean_loss: loss_sum.double_value(&[]) / batches.max(1) as f64,
+            seconds: t.elapsed().as_secs_f64().max(1e-9),
+        };
+        if on_epoch(&end, vs)?.is_break() {
+            return Ok(epoch);
+        }
+    }
+    Ok(s.epochs)
+}
+
+/// Waits for queued CUDA work so timings measure it (a no-op on the CPU).
+pub fn sync(device: Device) {
+    if let Device::Cuda(i) = device {
+        tch::Cuda::synchronize(i as i64);
+    }
+}
 
 /// Binary cross-entropy with logits on labelled pixels only (`mask` 1), positives weighted by `pos_weight`, averaged
 /// over the labelled pixels of the batch (at least 1, so a batch without labels gives 0).

@@ -2,21 +2,20 @@
 //! prints training and inference throughput and validation ROC-AUC, and writes a model bundle that avarisk reads
 //! (`model.safetensors` + `bundle.json`, the layout of `avarisk::model::bundle`).
 //!
-//! The loop is the plain form of avarisk's (`avarisk::train::fit`): AdamW, shuffled batches (seeded), the masked
-//! class-weighted loss of [`crate::fit::masked_bce`]; no early stopping: the last epoch's weights are written.
-use std::io::Write;
+//! The loop is avarisk's own ([`crate::fit::train`]: AdamW, seeded shuffled batches) with the masked class-weighted
+//! loss of [`crate::fit::masked_bce`]; no early stopping: the last epoch's weights are written.
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::{Parser, ValueEnum};
-use rand::seq::SliceRandom;
-use rand::SeedableRng;
+use rand::rngs::StdRng;
 use serde::Serialize;
 use serde_json::json;
-use tch::nn::{self, OptimizerConfig};
-use tch::{Device, Kind, Tensor};
+use tch::{nn, Device, Tensor};
 
+use crate::bundle::{self, BundleMeta, Versions};
 use crate::data::{self, DataError};
 use crate::fit;
 use crate::unet::{UNet, UNetConfig};
@@ -84,7 +83,7 @@ pub enum TrainerError {
     #[error("--epochs and --batch must be at least 1 (found {epochs} and {batch})")]
     Usage { epochs: usize, batch: usize },
     #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Bundle { path: PathBuf, source: bundle::BundleError },
 }
 
 /// One epoch's figures.
@@ -123,13 +122,6 @@ pub fn main() -> ExitCode {
     }
 }
 
-/// Waits for queued CUDA work so timings measure it (a no-op on the CPU).
-fn sync(device: Device) {
-    if let Device::Cuda(i) = device {
-        tch::Cuda::synchronize(i as i64);
-    }
-}
-
 /// Trains as `args` says, reporting progress lines through `print`, and writes the bundle to `args.out`.
 pub fn run(args: &Args, mut print: impl FnMut(&str)) -> Result<Summary, TrainerError> {
     if args.epochs == 0 || args.batch == 0 {
@@ -159,47 +151,47 @@ pub fn run(args: &Args, mut print: impl FnMut(&str)) -> Result<Summary, TrainerE
     let vs = nn::VarStore::new(device);
     let cfg = UNetConfig::with_channels(d.info.channels.len() as i64);
     let unet = UNet::new(&vs.root(), &cfg);
-    let mut opt = nn::AdamW::default().wd(args.weight_decay).build(&vs, args.lr)?;
-    let mut rng = rand::rngs::StdRng::seed_from_u64(args.seed);
-    let mut order: Vec<i64> = (0..d.train.len() as i64).collect();
+    let schedule = fit::Schedule {
+        epochs: args.epochs,
+        batch: args.batch,
+        lr: args.lr,
+        weight_decay: args.weight_decay,
+        seed: args.seed,
+        mode: fit::Mode::All,
+    };
+    let step = |chunk: &[i64], _: &mut StdRng| -> Result<Tensor, TrainerError> {
+        let idx = Tensor::from_slice(chunk).to_device(device);
+        let (bx, by, bm) = (x.f_index_select(0, &idx)?, y.f_index_select(0, &idx)?, mask.f_index_select(0, &idx)?);
+        Ok(fit::masked_bce(&unet.f_forward_t(&bx, true)?, &by, &bm, &pos_weight)?)
+    };
+    // No early stopping: the last epoch's weights are written.
     let mut history = Vec::new();
-    for epoch in 1..=args.epochs {
-        order.shuffle(&mut rng);
-        sync(device);
-        let t = Instant::now();
-        let mut loss_sum = Tensor::zeros([], (Kind::Float, device));
-        for chunk in order.chunks(args.batch) {
-            let idx = Tensor::from_slice(chunk).to_device(device);
-            let (bx, by, bm) = (x.f_index_select(0, &idx)?, y.f_index_select(0, &idx)?, mask.f_index_select(0, &idx)?);
-            let loss = fit::masked_bce(&unet.f_forward_t(&bx, true)?, &by, &bm, &pos_weight)?;
-            opt.backward_step(&loss);
-            loss_sum += loss.detach();
-        }
-        sync(device);
-        let seconds = t.elapsed().as_secs_f64().max(1e-9);
-        let val_roc_auc = val_auc(&unet, &d, &vx)?;
-        let e = Epoch {
-            epoch,
-            train_loss: loss_sum.double_value(&[]) / order.chunks(args.batch).len() as f64,
-            patches_per_s: d.train.len() as f64 / seconds,
-            val_roc_auc,
+    let on_epoch = |e: &fit::EpochEnd, _: &nn::VarStore| -> Result<ControlFlow<()>, TrainerError> {
+        let epoch = Epoch {
+            epoch: e.epoch,
+            train_loss: e.mean_loss,
+            patches_per_s: d.train.len() as f64 / e.seconds,
+            val_roc_auc: val_auc(&unet, &d, &vx)?,
         };
         print(&format!(
-            "epoch {epoch}: loss {:.4}, {:.0} patches/s, validation ROC-AUC {}",
-            e.train_loss,
-            e.patches_per_s,
-            e.val_roc_auc.map_or("- (no validation labels)".into(), |v| format!("{v:.3}"))
+            "epoch {}: loss {:.4}, {:.0} patches/s, validation ROC-AUC {}",
+            e.epoch,
+            epoch.train_loss,
+            epoch.patches_per_s,
+            epoch.val_roc_auc.map_or("- (no validation labels)".into(), |v| format!("{v:.3}"))
         ));
-        history.push(e);
-    }
+        history.push(epoch);
+        Ok(ControlFlow::Continue(()))
+    };
+    fit::train(&vs, d.train.len(), &schedule, step, on_epoch)?;
 
     // Inference throughput: eval mode, no gradients, batch 256, over the validation (else training) patches.
     let probe = if d.val.is_empty() { &x } else { &vx };
     let _ = fit::predict(&unet, &probe.f_narrow(0, 0, probe.size()[0].min(256))?, 256)?; // warm-up
-    sync(device);
+    fit::sync(device);
     let t = Instant::now();
     let _ = fit::predict(&unet, probe, 256)?;
-    sync(device);
+    fit::sync(device);
     let seconds = t.elapsed().as_secs_f64().max(1e-9);
     let n_probe = probe.size()[0] as f64;
     let steady: Vec<f64> = history.iter().skip(usize::from(history.len() > 1)).map(|e| e.patches_per_s).collect();
@@ -232,7 +224,7 @@ fn val_auc(unet: &UNet, d: &data::Dataset, vx: &Tensor) -> Result<Option<f64>, T
     Ok(crate::metrics::roc_auc(&s, &l))
 }
 
-/// Writes `out` as an avarisk bundle, atomically (a hidden sibling directory renamed into place).
+/// Writes `out` as an avarisk bundle with [`bundle::save`] (atomic: the old bundle or the new one, never half).
 fn write_bundle(
     out: &Path,
     vs: &nn::VarStore,
@@ -241,32 +233,17 @@ fn write_bundle(
     args: &Args,
     summary: &Summary,
 ) -> Result<(), TrainerError> {
-    let io = |source| TrainerError::Io { path: out.to_path_buf(), source };
-    let name = out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "bundle".into());
-    let parent = match out.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    std::fs::create_dir_all(parent).map_err(io)?;
-    let staging =
-        tempfile::Builder::new().prefix(&format!(".{name}.")).suffix(".tmp").tempdir_in(parent).map_err(io)?;
-    let new = staging.path().join("new");
-    std::fs::create_dir(&new).map_err(io)?;
-    let mut weights: Vec<(String, Tensor)> =
-        vs.variables().into_iter().map(|(n, t)| (n, t.detach().to_device(Device::Cpu).contiguous())).collect();
-    weights.sort_by(|a, b| a.0.cmp(&b.0));
-    Tensor::write_safetensors(&weights, new.join("model.safetensors"))?;
-    let meta = json!({
-        "name": name,
-        "created": chrono::Utc::now().to_rfc3339(),
-        "features": d.info.channels,
-        "norm_mean": d.info.norm_mean,
-        "norm_std": d.info.norm_std,
-        "resolution_m": d.info.resolution_m,
-        "patch": d.info.patch,
-        "context": d.info.context,
-        "unet": cfg,
-        "metrics": {
+    let meta = BundleMeta {
+        name: out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "bundle".into()),
+        created: chrono::Utc::now().to_rfc3339(),
+        features: d.info.channels.clone(),
+        norm_mean: d.info.norm_mean.clone(),
+        norm_std: d.info.norm_std.clone(),
+        resolution_m: d.info.resolution_m,
+        patch: d.info.patch as i64,
+        context: d.info.context as i64,
+        unet: cfg.clone(),
+        metrics: json!({
             "trained_by": "avarisk-train",
             "dataset": args.data.display().to_string(),
             "sites": d.info.sites,
@@ -275,24 +252,12 @@ fn write_bundle(
             "val_patches": d.val.len(),
             "epochs_done": args.epochs,
             "summary": summary,
-        },
-        "parent": null,
-        "data_hash": d.info.data_hash,
-        "versions": { "avarisk": env!("CARGO_PKG_VERSION"), "tch": "0.24.0", "libtorch": "2.11.0" },
-    });
-    let mut f = std::fs::File::create(new.join("bundle.json")).map_err(io)?;
-    f.write_all(serde_json::to_string_pretty(&meta).expect("JSON values serialise").as_bytes()).map_err(io)?;
-    f.write_all(b"\n").map_err(io)?;
-    f.sync_all().map_err(io)?;
-    let old = staging.path().join("old");
-    if out.exists() {
-        std::fs::rename(out, &old).map_err(io)?;
-    }
-    if let Err(e) = std::fs::rename(&new, out) {
-        let _ = std::fs::rename(&old, out);
-        return Err(io(e));
-    }
-    Ok(())
+        }),
+        parent: None,
+        data_hash: d.info.data_hash.clone(),
+        versions: Versions::current(),
+    };
+    bundle::save(out, vs, &meta).map_err(|e| TrainerError::Bundle { path: out.to_path_buf(), source: e })
 }
 
 #[cfg(test)]

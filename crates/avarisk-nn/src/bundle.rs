@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tch::{nn, Device, Tensor};
 
-use super::unet::{UNet, UNetConfig, ENCODER_PREFIX};
+use crate::unet::{UNet, UNetConfig, ENCODER_PREFIX};
 
 /// File holding the weights inside a bundle directory.
 pub const WEIGHTS_FILE: &str = "model.safetensors";

@@ -26,6 +26,7 @@ pub mod lock;
 pub mod outcome;
 pub mod runner;
 pub mod scaffold;
+pub mod shard;
 
 pub use fingerprint::Input;
 pub use outcome::{classify, ErrorKind, StageError, StageReport};

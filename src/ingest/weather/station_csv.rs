@@ -1,5 +1,6 @@
 //! Daily station files: NRCS SNOTEL, SLF IMIS, or any CSV with a declared column mapping, converted to the canonical
 //! table ([`super::schema`]) by [`read_stations`] (or [`read_source`] for a compiled `[weather] type = "station_csv"`).
+//! (Longer than 600 lines only with its tests: each format's conventions are tested beside the reader.)
 //!
 //! # Conventions
 //! - **One row per station and day.** Every station gives one [`DailyWeather`] per day of its file inside the window

@@ -7,7 +7,7 @@ export LIBTORCH_USE_PYTORCH := 1
 CARGO ?= cargo
 DEMO_ROOT ?= out
 
-.PHONY: help setup build test check lint fmt demo verify bench bench-terrain bench-weather bench-train bench-serve bench-predict serve experiment-transfer
+.PHONY: help setup build test test-slurm check lint fmt demo verify bench bench-terrain bench-weather bench-train bench-serve bench-predict serve experiment-transfer
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-20s %s\n", $$1, $$2}'
@@ -18,8 +18,14 @@ setup: ## install missing Debian packages and the torch venv (idempotent; second
 build: setup ## debug build of the avarisk and avarisk-train binaries (the workspace)
 	$(CARGO) build --locked --workspace
 
-test: setup ## run every test (unit, integration, gdaldem agreement), crates/avarisk-nn's included
+test: setup ## run every test (unit, integration, gdaldem agreement), crates/avarisk-nn's included, then test-slurm
 	$(CARGO) test --locked --workspace
+	scripts/dist-test.sh
+	$(MAKE) --no-print-directory test-slurm
+
+test-slurm: setup ## docs/slurm/daily.sh on a throwaway one-node Slurm cluster: array, shard ledgers, scancel + resubmit (scripts/slurm-test.sh)
+	$(CARGO) build --locked
+	scripts/slurm-test.sh
 
 lint: setup ## cargo fmt --check and clippy -D warnings
 	$(CARGO) fmt --all -- --check
@@ -70,3 +76,23 @@ bench-serve: setup ## load run of `avarisk serve` on loopback: tiles, API, 304 p
 
 bench-predict: setup ## P2: tiled inference on 1k-4k px grids (8k: AVARISK_BENCH_LARGE=1), avarisk vs PyTorch; px/s, RSS
 	$(CARGO) bench --locked --bench predict
+
+# The self-contained tree and tarball (dist/), their test, and the container image docs/k8s/*.yaml run.
+PROFILE ?= debug
+TORCH_VARIANT ?= cpu
+IMAGE ?= registry.example.org/avarisk:latest
+.PHONY: dist test-dist image
+
+dist: setup ## dist/avarisk/ (bin/, lib/ with libtorch, share/avarisk/) and its tarball, from target/debug (PROFILE=release: target/release)
+	$(CARGO) build --locked $(if $(filter release,$(PROFILE)),--release)
+	PROFILE=$(PROFILE) DIST_VARIANT=$(TORCH_VARIANT) scripts/dist.sh
+
+test-dist: setup ## the dist tarball unpacked in a clean directory, no venv: ldd, avarisk info, the demo's daily stage
+	$(CARGO) build --locked $(if $(filter release,$(PROFILE)),--release)
+	PROFILE=$(PROFILE) scripts/dist-test.sh
+
+image: ## the container image $(IMAGE) from Containerfile with podman or buildah (TORCH_VARIANT=cuda: for GPU nodes)
+	@if command -v podman >/dev/null; then set -x; podman build --build-arg TORCH_VARIANT=$(TORCH_VARIANT) -f Containerfile -t $(IMAGE) .; \
+	elif command -v buildah >/dev/null; then set -x; buildah bud --build-arg TORCH_VARIANT=$(TORCH_VARIANT) -f Containerfile -t $(IMAGE) .; \
+	elif docker info >/dev/null 2>&1; then set -x; docker build --build-arg TORCH_VARIANT=$(TORCH_VARIANT) -f Containerfile -t $(IMAGE) .; \
+	else echo "image: cannot build $(IMAGE): neither podman nor buildah is installed (apt-get install podman) and no docker daemon answers" >&2; exit 1; fi

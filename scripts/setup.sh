@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Installs what avarisk needs to build, test and run, and nothing that is already there (a second run takes seconds):
-#   - Debian packages: GDAL 3.6 headers and tools, pkg-config, a C++ compiler, sqlite3, chromium (browser test)
+#   - Debian packages: GDAL 3.6 headers and tools, pkg-config, a C++ compiler, sqlite3, chromium (browser test),
+#     patchelf (scripts/dist.sh: the dist tree's RUNPATHs)
 #   - libtorch 2.11.0, taken from PyPI's torch==2.11.0 in a venv shared by clones ($AVARISK_TORCH_VENV)
 set -euo pipefail
 
 venv="${AVARISK_TORCH_VENV:-$HOME/.cache/avarisk/torch-2.11.0}"
 # chromium: the headless-browser test of the web map (`avarisk serve`).
-packages=(libgdal-dev gdal-bin pkg-config g++ sqlite3 python3-venv chromium)
+packages=(libgdal-dev gdal-bin pkg-config g++ sqlite3 python3-venv chromium patchelf)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -6,6 +6,8 @@
 #   sbatch --array=0-1 docs/slurm/daily.sh            # today
 #   SHARD_BY=date sbatch --array=0-7 docs/slurm/daily.sh --from 2020-12-01 --to 2021-04-30   # a backfill, by date
 # Outputs and the per-shard ledgers (<root>/ledger.shard-i-of-N.sqlite) live on the cluster's shared file system.
+# Tested: scripts/slurm-test.sh (make test-slurm, part of make test) submits this script to a one-node Slurm cluster it
+# starts itself, checks the shard ledgers and the maps, cancels and resubmits it; docs/operations.md walks through it.
 #SBATCH --job-name=avarisk-daily
 #SBATCH --cpus-per-task=4
 #SBATCH --mem=8G

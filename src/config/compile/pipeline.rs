@@ -11,6 +11,7 @@ use crate::ingest::dem::DemParams;
 use crate::ingest::observations::ObservationParams;
 use crate::ingest::weather::fetch::FetchParams;
 use crate::predict::PredictParams;
+use crate::publish::bucket::Target;
 use crate::train::fit::TrainParams;
 
 use super::*;
@@ -145,7 +146,16 @@ pub(super) fn compile_pipeline(
                 }
                 Stage::Predict(p)
             }
-            RawStage::Publish { test } => Stage::Publish(PublishStage { test: test.unwrap_or(false) }),
+            RawStage::Publish { test, target } => {
+                let target = target.as_deref().and_then(|t| match Target::parse(t) {
+                    Ok(t) => Some(t),
+                    Err(m) => {
+                        e.push(key("target"), m);
+                        None
+                    }
+                });
+                Stage::Publish(PublishStage { test: test.unwrap_or(false), target })
+            }
             RawStage::Observations { label_radius_m } => {
                 if let Some(r) = label_radius_m {
                     if !(*r >= 0.0 && *r <= 5000.0) {

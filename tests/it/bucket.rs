@@ -1,9 +1,11 @@
-//! Publishing to object storage, against a real S3-compatible server: moto's server mode
+//! Publishing to object storage and serving from it, against a real S3-compatible server: moto's server mode
 //! (PyPI `moto[server]`, installed into the torch venv by `make setup`), started on a free port for the test.
 //!
 //! Two days of the synthetic site of `publish.rs` are published and uploaded; the upload of a third is made to fail
 //! after three objects (`fail_after`, the library side of `AVARISK_S3_FAIL_AFTER`): the pointers must still name
-//! day 2 and day 2's objects must be untouched; a rerun completes day 3. Without the venv or moto the test says why and skips.
+//! day 2 and day 2's objects must be untouched, for the bucket and for `avarisk serve --from`; a rerun completes
+//! day 3. Without the venv or moto the test says why and skips.
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -128,6 +130,36 @@ fn latest_in_bucket(conn: &Connection) -> String {
     v["date"].as_str().unwrap().to_owned()
 }
 
+/// `avarisk serve --from <target>` with the moto settings; killed on drop.
+struct Served(Child, String);
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn serve_from(target: &str, moto: &Moto) -> Served {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_avarisk"))
+        .args(["--root", "/nonexistent", "serve", "--addr", "127.0.0.1:0", "--from", target])
+        .envs(moto.vars.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .env("AVARISK_LOG", "warn")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let url = line.split_whitespace().find(|w| w.starts_with("http://")).unwrap_or_else(|| panic!("{line:?}"));
+    Served(child, url.trim_end_matches('/').to_owned())
+}
+
+fn api(s: &Served, path: &str) -> serde_json::Value {
+    let (status, _, body) = http(reqwest::Method::GET, &format!("{}{path}", s.1), &[]).unwrap();
+    assert_eq!(status, 200, "{path}: {}", String::from_utf8_lossy(&body));
+    serde_json::from_slice(&body).unwrap()
+}
+
 #[test]
 fn a_failed_upload_leaves_the_bucket_on_the_previous_day_and_a_rerun_completes() {
     let moto = match start_moto() {
@@ -164,6 +196,27 @@ fn a_failed_upload_leaves_the_bucket_on_the_previous_day_and_a_rerun_completes()
     assert_day_in_bucket(&conn, &site, d(15), "after the failed upload");
     assert_eq!(object(&conn, &format!("{SITE}/2021-02-16/{ITEM_JSON}")), None);
 
+    // A server reading the bucket sees day 2 as the latest and only two days; COG ranges and tiles come through.
+    let served = serve_from(&target.to_string(), &moto);
+    assert_eq!(api(&served, "/api/sites")["sites"][0]["latest"], "2021-02-15");
+    let dates = api(&served, &format!("/api/sites/{SITE}/dates"));
+    assert_eq!(dates["dates"], serde_json::json!(["2021-02-14", "2021-02-15"]));
+    assert_eq!(api(&served, &format!("/api/sites/{SITE}/latest"))["id"], format!("{SITE}-2021-02-15"));
+    let cog = std::fs::read(store.published(SITE, d(15)).join("risk_probability.tif")).unwrap();
+    let url = format!("{}/files/{SITE}/2021-02-15/risk_probability.tif", served.1);
+    let (status, h, body) = http(reqwest::Method::GET, &url, &[("Range", "bytes=100-1123")]).unwrap();
+    assert_eq!((status, body.as_slice()), (206, &cog[100..1124]));
+    assert_eq!(h["content-range"], format!("bytes 100-1123/{}", cog.len()).as_str());
+    let etag = h["etag"].to_str().unwrap().to_owned();
+    let (status, _, _) = http(reqwest::Method::GET, &url, &[("If-None-Match", &etag)]).unwrap();
+    assert_eq!(status, 304);
+    // The site (LV95 2600000, 1200000: Bern) lies in tile 10/533/360.
+    let tile = format!("{}/tiles/{SITE}/2021-02-15/10/533/360.png", served.1);
+    let (status, h, png) = http(reqwest::Method::GET, &tile, &[]).unwrap();
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&png));
+    assert_eq!(h["content-type"], "image/png");
+    assert!(png.starts_with(b"\x89PNG") && png != avarisk::serve::tiles::empty_png(), "a rendered PNG tile");
+
     // An object day 3 does not have (left by an earlier version of the day) goes when the rerun completes it.
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let stale = target.key(&[SITE, "2021-02-16", "zones.old.geojson"]);
@@ -173,4 +226,5 @@ fn a_failed_upload_leaves_the_bucket_on_the_previous_day_and_a_rerun_completes()
     assert_day_in_bucket(&conn, &site, d(16), "after the rerun");
     assert_eq!(object(&conn, &format!("{SITE}/2021-02-16/zones.old.geojson")), None, "the stale object is deleted");
     assert_eq!(latest_in_bucket(&conn), "2021-02-16");
+    assert_eq!(api(&served, &format!("/api/sites/{SITE}/dates"))["latest"], "2021-02-16");
 }

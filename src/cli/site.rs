@@ -143,12 +143,17 @@ pub struct Serve {
     /// Tiles rendered at once (default: the number of CPUs).
     #[arg(long)]
     tile_concurrency: Option<usize>,
+    /// Serve the maps the pipeline uploaded to this bucket (`s3://bucket/prefix`, reached with the AWS_*
+    /// environment) instead of the output root.
+    #[arg(long, value_name = "S3_URL", value_parser = crate::publish::bucket::Target::parse)]
+    from: Option<crate::publish::bucket::Target>,
 }
 
 impl Serve {
     pub fn run(&self, ctx: &Ctx) -> anyhow::Result<ExitCode> {
         let opts = crate::serve::Options {
             root: ctx.store.root().to_owned(),
+            from: self.from.as_ref().map(crate::publish::bucket::Connection::from_env),
             addr: self.addr,
             cors_origins: self.cors_origin.clone(),
             timeout: std::time::Duration::from_secs(self.timeout_s),

@@ -19,8 +19,8 @@ use std::path::{Path, PathBuf};
 pub use compile::compile;
 pub use error::{ConfigError, ConfigReport};
 pub use plan::{
-    Attribution, DangerSpec, DemSource, ModelMode, ModelSpec, ObservationSource, Pipeline, Plan, PublishStage,
-    ReferenceLayer, Site, Stage, StageParams, TrainStage, WeatherPoint, WeatherSource, HELD_BACK_FROM,
+    Attribution, DangerSpec, DemSource, ModelMode, ModelSpec, ObservationSource, Pipeline, Plan, PublishSpec,
+    PublishStage, ReferenceLayer, Site, Stage, StageParams, TrainStage, WeatherPoint, WeatherSource, HELD_BACK_FROM,
 };
 
 /// Raw files as read from disk, before compilation.

@@ -241,3 +241,47 @@ impl Default for TrainParams {
         TrainParams { epochs: 15, batch: 64, lr: 2e-3, weight_decay: 1e-4, patience: 4, seed: 7 }
     }
 }
+
+// `publish::bucket`
+
+/// Where map sets go: `s3://<bucket>[/<prefix>]`; a site's objects live under `<prefix>/<site>/`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub bucket: String,
+    /// `/`-separated, no leading or trailing `/`; empty for the bucket's root.
+    pub prefix: String,
+}
+
+impl Target {
+    /// Parses `s3://bucket/prefix`. The error says what is wrong and what is accepted.
+    pub fn parse(url: &str) -> Result<Target, String> {
+        let Some(rest) = url.strip_prefix("s3://") else {
+            return Err(format!("`{url}` is not an object-storage URL: write s3://<bucket>/<prefix>"));
+        };
+        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        let bucket_ok = (3..=63).contains(&bucket.len())
+            && bucket.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
+            && bucket.starts_with(|c: char| c.is_ascii_alphanumeric())
+            && bucket.ends_with(|c: char| c.is_ascii_alphanumeric());
+        if !bucket_ok {
+            return Err(format!(
+                "bucket `{bucket}` in `{url}`: S3 bucket names are 3-63 lower-case letters, digits, `-` and `.`, \
+                 starting and ending with a letter or digit"
+            ));
+        }
+        let prefix = prefix.trim_end_matches('/');
+        let segment_ok = |s: &str| {
+            !s.is_empty()
+                && s != "."
+                && s != ".."
+                && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+        };
+        if !prefix.is_empty() && !prefix.split('/').all(segment_ok) {
+            return Err(format!(
+                "prefix `{prefix}` in `{url}`: use `/`-separated parts of letters, digits, `-`, `_` and `.` \
+                 (no empty, `.` or `..` parts)"
+            ));
+        }
+        Ok(Target { bucket: bucket.to_owned(), prefix: prefix.to_owned() })
+    }
+}

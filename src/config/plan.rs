@@ -9,6 +9,7 @@ use crate::config::params::FetchParams;
 use crate::config::params::ObservationParams;
 use crate::config::params::PredictParams;
 use crate::config::params::SamplingParams;
+use crate::config::params::Target;
 use crate::config::params::TerrainParams;
 use crate::config::params::TrainParams;
 use crate::config::params::WeatherFeatureParams;
@@ -40,7 +41,7 @@ impl Plan {
 /// 2018/19 on are the project's test winters.
 pub const HELD_BACK_FROM: i32 = 2018;
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Site {
     pub id: String,
     pub name: String,
@@ -56,6 +57,40 @@ pub struct Site {
     pub model: Option<ModelSpec>,
     pub danger: Option<DangerSpec>,
     pub attribution: Vec<Attribution>,
+    /// `[publish]`: where the site's maps go besides the output root.
+    pub publish: Option<PublishSpec>,
+}
+
+// Written out rather than derived: the runner hashes this text into every unit's input hash, and a site without
+// `[publish]` keeps the text (so the hashes) it had before the table existed: no unit runs again after an upgrade.
+impl std::fmt::Debug for Site {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut d = f.debug_struct("Site");
+        d.field("id", &self.id)
+            .field("name", &self.name)
+            .field("file", &self.file)
+            .field("dir", &self.dir)
+            .field("grid", &self.grid)
+            .field("timezone", &self.timezone)
+            .field("dem", &self.dem)
+            .field("observations", &self.observations)
+            .field("reference", &self.reference)
+            .field("weather", &self.weather)
+            .field("model", &self.model)
+            .field("danger", &self.danger)
+            .field("attribution", &self.attribution);
+        if let Some(p) = &self.publish {
+            d.field("publish", p);
+        }
+        d.finish()
+    }
+}
+
+/// A site's `[publish]` table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PublishSpec {
+    /// Object storage the site's map sets are uploaded to.
+    pub target: Target,
 }
 
 /// Where a site's model comes from.
@@ -250,10 +285,31 @@ pub enum Stage {
 }
 
 /// Parameters of the `publish` stage.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Clone, PartialEq, Default)]
 pub struct PublishStage {
     /// CAP alerts carry status `Test`.
     pub test: bool,
+    /// Object storage every site's map set is uploaded to (a site's `[publish]` overrides it).
+    pub target: Option<Target>,
+}
+
+// Written out for the same reason as `Site`'s: without a target, the text (and the publish units' hashes) stays.
+impl std::fmt::Debug for PublishStage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut d = f.debug_struct("PublishStage");
+        d.field("test", &self.test);
+        if let Some(t) = &self.target {
+            d.field("target", t);
+        }
+        d.finish()
+    }
+}
+
+impl PublishStage {
+    /// Where `site`'s maps are uploaded: the site's `[publish] target`, else the stage's, else nowhere.
+    pub fn target_for<'a>(&'a self, site: &'a Site) -> Option<&'a Target> {
+        site.publish.as_ref().map(|p| &p.target).or(self.target.as_ref())
+    }
 }
 
 impl Stage {

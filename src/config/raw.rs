@@ -39,6 +39,9 @@ pub struct RawSite {
     /// Risk classes of the published maps (from `avarisk verify --site ID`).
     #[serde(default)]
     pub danger: Option<RawDanger>,
+    /// Where the published maps go besides the output root. Absent: the pipeline's `publish` stage decides.
+    #[serde(default)]
+    pub publish: Option<RawPublish>,
     /// Where the site's data come from and under which licence. At least one entry.
     pub attribution: Vec<RawAttribution>,
 }
@@ -77,6 +80,15 @@ pub struct RawDanger {
     /// How the thresholds were derived (free text, written by `avarisk verify`).
     #[serde(default)]
     pub calibration: Option<String>,
+}
+
+/// `[publish]` of a site.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPublish {
+    /// Object storage the day's map set is uploaded to after it is in place on disk: `s3://<bucket>/<prefix>`
+    /// (objects under `<prefix>/<site>/`). Overrides the `publish` stage's `target` for this site.
+    pub target: String,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize)]
@@ -386,6 +398,10 @@ pub enum RawStage {
         /// Mark CAP alerts `Test` (dry runs, demos). Default false.
         #[serde(default)]
         test: Option<bool>,
+        /// Object storage every site's map set is uploaded to, `s3://<bucket>/<prefix>` (a site's `[publish]
+        /// target` overrides it). Default: none, the maps stay in the output root.
+        #[serde(default)]
+        target: Option<String>,
     },
     /// Derive the terrain feature stack from the site DEM.
     Terrain {

@@ -370,12 +370,62 @@ fn publish_site(
         ..Default::default()
     };
     let p = publish::publish(store, &input, &params).map_err(classify)?;
+    // On disk first (the source of truth), then the bucket: a failed upload fails the unit, so the next run
+    // publishes and uploads again; the bucket keeps naming the previous day meanwhile.
+    let uploaded = match stage.target_for(site) {
+        None => String::new(),
+        Some(target) => {
+            let conn = publish::bucket::Connection::from_env(target);
+            let up = publish::bucket::upload_day(&conn, store, &site.id, date, None).map_err(upload_failure)?;
+            format!("; uploaded to {target}: {up}")
+        }
+    };
     Ok(StageReport::Done(format!(
-        "published {} (max level {}, {} zone(s){}): {}",
+        "published {} (max level {}, {} zone(s){}): {}{uploaded}",
         date,
         p.max_level,
         p.zones,
         p.alert.map(|m| format!(", CAP {m:?}")).unwrap_or_default(),
         p.dir.display()
     )))
+}
+
+/// Who is to act on a failed upload: the store refusing the request (a missing bucket, a wrong key or secret) is the
+/// configuration's (exit 1); not reaching the store or its failing to answer (network, 5xx, timeouts) is the
+/// machine's (exit 70).
+fn upload_failure(e: publish::bucket::BucketError) -> StageError {
+    use object_store::Error as Store;
+    use publish::bucket::BucketError;
+    match &e {
+        BucketError::Request { source, .. }
+            if matches!(
+                **source,
+                Store::NotFound { .. } | Store::PermissionDenied { .. } | Store::Unauthenticated { .. }
+            ) =>
+        {
+            StageError::input(e.to_string())
+        }
+        BucketError::Request { .. } | BucketError::Runtime(_) => StageError::internal(e.to_string()),
+        _ => classify(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use publish::bucket::BucketError;
+
+    #[test]
+    fn a_refused_upload_is_the_configurations_a_failed_one_the_machines() {
+        let request = |source| BucketError::Request {
+            action: "upload",
+            object: "s3://maps/a/latest.json".into(),
+            source: Box::new(source),
+        };
+        let denied = request(object_store::Error::PermissionDenied { path: "a".into(), source: "403".into() });
+        assert_eq!(upload_failure(denied).kind, ErrorKind::Input);
+        let down = request(object_store::Error::Generic { store: "S3", source: "connection refused".into() });
+        assert_eq!(upload_failure(down).kind, ErrorKind::Internal);
+        assert_eq!(upload_failure(BucketError::Injected(3)).kind, ErrorKind::Input);
+    }
 }

@@ -407,12 +407,13 @@ fn finish(u: &Prepared, ledger: &Ledger, result: Result<StageReport, StageError>
 }
 
 /// The part of a site's configuration a stage's result depends on (hashed into its input hash): the danger levels
-/// shape only what is published, the model section only the model and what runs it, so recalibrating thresholds
-/// republishes without re-deriving terrain or retraining.
+/// and the publish target shape only what is published, the model section only the model and what runs it, so
+/// recalibrating thresholds republishes without re-deriving terrain or retraining, and a new target uploads.
 fn site_config_for(site: &Site, stage: &Stage) -> Site {
     let mut s = site.clone();
     if !matches!(stage, Stage::Publish(_)) {
         s.danger = None;
+        s.publish = None;
     }
     if !matches!(stage, Stage::Model(_) | Stage::Hazard { .. } | Stage::Predict(_) | Stage::Publish(_)) {
         s.model = None;

@@ -21,12 +21,17 @@
 //! dashboards see yesterday's map or today's complete one, never a part. Runs for one site must not overlap (the
 //! pipeline's lock sees to that): leftovers of a killed run are removed by the next run for the same date.
 //!
+//! **Object storage.** [`bucket::upload_day`] mirrors a published day into an S3 bucket afterwards, pointers last,
+//! with the same guarantee to readers of the bucket (the pipeline's `publish` stage calls it when the site or the
+//! stage names a `target`).
+//!
 //! **Failure injection** for tests and drills: [`PublishParams::fail_at`], or the environment variable
 //! `AVARISK_FAIL_PUBLISH_AT=<step>` (read by `publish` only when `fail_at` is `None`), makes the run fail right
 //! after that [`FailPoint`].
 //!
 //! Memory: the day's rasters are held whole (probability, spread, DEM as f32, classes as u8, zone labels as u32:
 //! 21 bytes a cell, 130 MB for the 6.1 Mpx swiss-alps grid); GDAL streams the COG encoding.
+pub mod bucket;
 pub mod cap;
 pub mod cog;
 pub mod danger;

@@ -11,8 +11,9 @@ use serde_json::{json, Value};
 
 use super::conditional::{respond, Validators};
 use super::paths::{self, Reject};
+use super::source::Blob;
 use super::tiles::{self, TileId};
-use super::{files, ApiError, AppState};
+use super::{ApiError, AppState};
 
 const JSON: &str = "application/json";
 const GEOJSON: &str = "application/geo+json";
@@ -21,27 +22,19 @@ fn json_body(v: &Value) -> Vec<u8> {
     serde_json::to_vec_pretty(v).unwrap_or_default()
 }
 
-async fn read(path: &FsPath) -> Result<(Vec<u8>, std::fs::Metadata), ApiError> {
-    let bytes = tokio::fs::read(path).await.map_err(|_| ApiError::NotFound)?;
-    let meta = tokio::fs::metadata(path).await.map_err(|_| ApiError::NotFound)?;
-    Ok((bytes, meta))
-}
-
-async fn read_json(path: &FsPath, what: &str) -> Result<(Value, std::fs::Metadata), ApiError> {
-    let (bytes, meta) = read(path).await?;
-    let v = serde_json::from_slice(&bytes)
-        .map_err(|e| ApiError::Internal(format!("published {what} is not valid JSON: {e}")))?;
-    Ok((v, meta))
+fn parse_json(blob: &Blob, what: &str) -> Result<Value, ApiError> {
+    serde_json::from_slice(&blob.bytes)
+        .map_err(|e| ApiError::Internal(format!("published {what} is not valid JSON: {e}")))
 }
 
 /// `GET /api/sites`: every published site with its extent, latest day and links.
 pub async fn sites(State(s): State<Arc<AppState>>, req: HeaderMap) -> Result<Response, ApiError> {
     let mut out = Vec::new();
-    for id in s.published.sites() {
-        let Ok(path) = s.published.collection(&id) else { continue };
-        let Ok((c, _)) = read_json(&path, "collection").await else { continue };
-        let dates = s.published.dates(&id).unwrap_or_default();
-        let latest = s.published.latest(&id).ok();
+    for id in s.source.sites().await {
+        let Ok(blob) = s.source.collection(&id).await else { continue };
+        let Ok(c) = parse_json(&blob, "collection") else { continue };
+        let dates = s.source.dates(&id).await.unwrap_or_default();
+        let latest = s.source.latest(&id).await.ok();
         out.push(json!({
             "id": id,
             "title": c.get("title").cloned().unwrap_or(Value::String(id.clone())),
@@ -67,9 +60,8 @@ pub async fn collection(
     Path(id): Path<String>,
     req: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let path = s.published.collection(&id)?;
-    let (bytes, meta) = read(&path).await?;
-    Ok(respond(&req, &Validators::of_file(&meta, ""), JSON, bytes))
+    let blob = s.source.collection(&id).await?;
+    Ok(respond(&req, &blob.validators, JSON, blob.bytes))
 }
 
 /// `GET /api/sites/{id}/dates`: published days, oldest first, and the latest.
@@ -78,8 +70,8 @@ pub async fn dates(
     Path(id): Path<String>,
     req: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let dates: Vec<String> = s.published.dates(&id)?.iter().map(|d| d.to_string()).collect();
-    let latest = s.published.latest(&id).ok().map(|d| d.to_string());
+    let dates: Vec<String> = s.source.dates(&id).await?.iter().map(|d| d.to_string()).collect();
+    let latest = s.source.latest(&id).await.ok().map(|d| d.to_string());
     let body = json_body(&json!({ "site": id, "dates": dates, "latest": latest }));
     Ok(respond(&req, &Validators::of_body(&body, None), JSON, body))
 }
@@ -99,7 +91,7 @@ pub async fn latest(
     Path(id): Path<String>,
     req: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let day = s.published.latest(&id)?.to_string();
+    let day = s.source.latest(&id).await?.to_string();
     let mut r = item_response(&s, &id, &day, &req).await?;
     if let Ok(v) = HeaderValue::from_str(&format!("/api/sites/{id}/{day}")) {
         r.headers_mut().insert(header::CONTENT_LOCATION, v);
@@ -108,8 +100,8 @@ pub async fn latest(
 }
 
 async fn item_response(s: &AppState, id: &str, day: &str, req: &HeaderMap) -> Result<Response, ApiError> {
-    let path = s.published.day_file(id, day, "item.json")?;
-    let (mut item, meta) = read_json(&path, "item").await?;
+    let blob = s.source.day_blob(id, day, "item.json").await?;
+    let mut item = parse_json(&blob, "item")?;
     if let Some(assets) = item.get_mut("assets").and_then(Value::as_object_mut) {
         for asset in assets.values_mut() {
             let Some(href) = asset.get("href").and_then(Value::as_str) else { continue };
@@ -123,7 +115,7 @@ async fn item_response(s: &AppState, id: &str, day: &str, req: &HeaderMap) -> Re
         }
     }
     let body = json_body(&item);
-    Ok(respond(req, &Validators::of_body(&body, meta.modified().ok()), GEOJSON, body))
+    Ok(respond(req, &Validators::of_body(&body, blob.validators.last_modified), GEOJSON, body))
 }
 
 /// `GET /api/sites/{id}/{date}/zones.geojson`: the day's danger zones (WGS84 polygons).
@@ -132,9 +124,8 @@ pub async fn zones(
     Path((id, date)): Path<(String, String)>,
     req: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let path = s.published.day_file(&id, &date, "zones.geojson")?;
-    let (bytes, meta) = read(&path).await?;
-    Ok(respond(&req, &Validators::of_file(&meta, ""), GEOJSON, bytes))
+    let blob = s.source.day_blob(&id, &date, "zones.geojson").await?;
+    Ok(respond(&req, &blob.validators, GEOJSON, blob.bytes))
 }
 
 /// `GET /files/{id}/{date}/{name}`: a published file, with byte ranges.
@@ -143,9 +134,7 @@ pub async fn file(
     Path((id, date, name)): Path<(String, String, String)>,
     req: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let path = s.published.day_file(&id, &date, &name)?;
-    let (_, content_type) = paths::file_name(&name)?;
-    files::serve_file(&path, content_type, &req).await
+    s.source.day_file(&id, &date, &name, &req).await
 }
 
 /// A raster's modification time and its footprint `[xmin, ymin, xmax, ymax]` in EPSG:3857.
@@ -180,14 +169,13 @@ pub async fn tile(
 ) -> Result<Response, ApiError> {
     let y: u32 = y.strip_suffix(".png").and_then(|y| y.parse().ok()).ok_or(ApiError::NotFound)?;
     let tile = TileId::new(z, x, y).ok_or(ApiError::NotFound)?;
-    let path = s.published.day_file(&id, &date, "danger_class.tif")?;
-    let meta = tokio::fs::metadata(&path).await.map_err(|_| ApiError::NotFound)?;
-    let v = Validators::of_file(&meta, &format!("{}/{}/{}", tile.z, tile.x, tile.y));
+    let (path, raster) = s.source.class_raster(&id, &date).await?;
+    let v = raster.salted(&format!("{}/{}/{}", tile.z, tile.x, tile.y));
     if v.not_modified(&req) {
         s.metrics.tile("not_modified");
         return Ok(v.not_modified_response());
     }
-    let footprint = s.footprints.get(&path, meta.modified().ok()).await?;
+    let footprint = s.footprints.get(&path, raster.last_modified).await?;
     if !tiles::intersects(footprint, tile.bounds()) {
         s.metrics.tile("empty");
         return Ok(respond(&req, &v, "image/png", tiles::empty_png().to_vec()));
@@ -206,7 +194,7 @@ pub async fn tile(
 
 /// `GET /health`: the server is up and the published root is readable.
 pub async fn health(State(s): State<Arc<AppState>>) -> Response {
-    let sites = s.published.sites().len();
+    let sites = s.source.sites().await.len();
     (
         [(header::CACHE_CONTROL, "no-store")],
         axum::Json(json!({ "status": "ok", "sites": sites, "version": env!("CARGO_PKG_VERSION") })),

@@ -64,14 +64,18 @@ pub fn parse_range(value: &str, len: u64) -> RangeRequest {
     }
 }
 
-/// Serves `path` (already resolved inside the root) with validators, conditional requests and ranges.
-pub async fn serve_file(path: &Path, content_type: &str, req: &HeaderMap) -> Result<Response, ApiError> {
-    let mut file = tokio::fs::File::open(path).await.map_err(|_| ApiError::NotFound)?;
-    let meta = file.metadata().await.map_err(|_| ApiError::NotFound)?;
-    let len = meta.len();
-    let v = Validators::of_file(&meta, "");
+/// What to send of a representation: decided from its length, validators and the request's headers.
+pub enum Reply {
+    /// A complete answer without a body (304, 416).
+    Done(Response),
+    /// 200 with the whole representation (`None`) or 206 with one range; the headers are set.
+    Send { status: StatusCode, headers: HeaderMap, range: Option<ByteRange> },
+}
+
+/// Applies validators, conditional requests, `If-Range` and `Range` to a representation of `len` bytes.
+pub fn decide(len: u64, v: &Validators, content_type: &str, req: &HeaderMap) -> Reply {
     if v.not_modified(req) {
-        return Ok(v.not_modified_response());
+        return Reply::Done(v.not_modified_response());
     }
     // If-Range: a range applies only to the representation the client already holds part of.
     let if_range_ok = match req.get(header::IF_RANGE).and_then(|h| h.to_str().ok()) {
@@ -92,22 +96,38 @@ pub async fn serve_file(path: &Path, content_type: &str, req: &HeaderMap) -> Res
     if let Ok(ct) = HeaderValue::from_str(content_type) {
         headers.insert(header::CONTENT_TYPE, ct);
     }
-    let (status, body) = match range {
+    match range {
         RangeRequest::Unsatisfiable => {
             headers.insert(header::CONTENT_RANGE, header_value(&format!("bytes */{len}")));
             headers.remove(header::CONTENT_TYPE);
-            return Ok((StatusCode::RANGE_NOT_SATISFIABLE, headers, Body::empty()).into_response());
+            Reply::Done((StatusCode::RANGE_NOT_SATISFIABLE, headers, Body::empty()).into_response())
         }
         RangeRequest::Full => {
             headers.insert(header::CONTENT_LENGTH, header_value(&len.to_string()));
-            (StatusCode::OK, Body::from_stream(tokio_util::io::ReaderStream::new(file)))
+            Reply::Send { status: StatusCode::OK, headers, range: None }
         }
         RangeRequest::One(r) => {
-            let n = r.last - r.first + 1;
-            file.seek(SeekFrom::Start(r.first)).await.map_err(|_| ApiError::NotFound)?;
             headers.insert(header::CONTENT_RANGE, header_value(&format!("bytes {}-{}/{len}", r.first, r.last)));
-            headers.insert(header::CONTENT_LENGTH, header_value(&n.to_string()));
-            (StatusCode::PARTIAL_CONTENT, Body::from_stream(tokio_util::io::ReaderStream::new(file.take(n))))
+            headers.insert(header::CONTENT_LENGTH, header_value(&(r.last - r.first + 1).to_string()));
+            Reply::Send { status: StatusCode::PARTIAL_CONTENT, headers, range: Some(r) }
+        }
+    }
+}
+
+/// Serves `path` (already resolved inside the root) with validators, conditional requests and ranges.
+pub async fn serve_file(path: &Path, content_type: &str, req: &HeaderMap) -> Result<Response, ApiError> {
+    let mut file = tokio::fs::File::open(path).await.map_err(|_| ApiError::NotFound)?;
+    let meta = file.metadata().await.map_err(|_| ApiError::NotFound)?;
+    let v = Validators::of_file(&meta, "");
+    let (status, headers, range) = match decide(meta.len(), &v, content_type, req) {
+        Reply::Done(r) => return Ok(r),
+        Reply::Send { status, headers, range } => (status, headers, range),
+    };
+    let body = match range {
+        None => Body::from_stream(tokio_util::io::ReaderStream::new(file)),
+        Some(r) => {
+            file.seek(SeekFrom::Start(r.first)).await.map_err(|_| ApiError::NotFound)?;
+            Body::from_stream(tokio_util::io::ReaderStream::new(file.take(r.last - r.first + 1)))
         }
     };
     Ok((status, headers, body).into_response())

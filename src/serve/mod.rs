@@ -1,5 +1,6 @@
 //! `avarisk serve`: a read-only HTTP API, map tiles and a web map over the published outputs
-//! (`<root>/published/<site>/...`, see [`crate::store`]), for dashboards that poll and people who look.
+//! (`<root>/published/<site>/...`, see [`crate::store`], or with `--from s3://bucket/prefix` the bucket the pipeline
+//! uploads to, see [`bucket`]), for dashboards that poll and people who look.
 //!
 //! ```text
 //!  GET /                                       web map (Leaflet, embedded)
@@ -17,10 +18,12 @@
 //! Every answer carries an `ETag` (304 on `If-None-Match` / `If-Modified-Since`); only GET and HEAD exist (other
 //! methods get 405); tile rendering (GDAL) runs on blocking threads behind a semaphore; requests time out.
 pub mod api;
+pub mod bucket;
 pub mod conditional;
 pub mod files;
 pub mod metrics;
 pub mod paths;
+pub mod source;
 pub mod tiles;
 pub mod web;
 
@@ -42,8 +45,10 @@ use tower_http::timeout::TimeoutLayer;
 /// How the server runs (the `avarisk serve` flags).
 #[derive(Debug, Clone)]
 pub struct Options {
-    /// Output root; the server reads `<root>/published/` only.
+    /// Output root; the server reads `<root>/published/` only (unless `from` is set).
     pub root: PathBuf,
+    /// Serve from this bucket instead of the output root (`--from s3://bucket/prefix`).
+    pub from: Option<crate::publish::bucket::Connection>,
     pub addr: SocketAddr,
     /// Origins allowed to call the API from a browser (`*` for any); none: no CORS headers.
     pub cors_origins: Vec<String>,
@@ -58,6 +63,11 @@ pub struct Options {
 pub enum ServeError {
     #[error("cannot serve {root}: {source}")]
     Root { root: String, source: std::io::Error },
+    #[error(
+        "cannot read {target}: {source}; check --from, AWS_ENDPOINT_URL, AWS_REGION and the credentials \
+         (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY)"
+    )]
+    Bucket { target: String, source: Box<object_store::Error> },
     #[error("cannot listen on {addr}: {source}; pick another --addr or stop the process holding it")]
     Bind { addr: SocketAddr, source: std::io::Error },
     #[error("invalid --cors-origin `{origin}`: give an origin like https://dashboard.example.org, or *")]
@@ -91,7 +101,7 @@ impl IntoResponse for ApiError {
 /// What every handler shares.
 #[derive(Debug)]
 pub struct AppState {
-    pub published: paths::Published,
+    pub source: source::Source,
     pub metrics: metrics::Metrics,
     pub tile_permits: Semaphore,
     pub footprints: api::Footprints,
@@ -99,10 +109,21 @@ pub struct AppState {
 
 /// The router with all routes and layers (what tests and the benchmark drive directly).
 pub fn router(opts: &Options) -> Result<Router, ServeError> {
-    let published = paths::Published::open(&opts.root)
-        .map_err(|source| ServeError::Root { root: opts.root.display().to_string(), source })?;
+    build(opts).map(|(app, _)| app)
+}
+
+fn build(opts: &Options) -> Result<(Router, Arc<AppState>), ServeError> {
+    let source = match &opts.from {
+        Some(conn) => source::Source::Bucket(
+            bucket::Remote::open(conn).map_err(|source| ServeError::Root { root: conn.target.to_string(), source })?,
+        ),
+        None => source::Source::Disk(
+            paths::Published::open(&opts.root)
+                .map_err(|source| ServeError::Root { root: opts.root.display().to_string(), source })?,
+        ),
+    };
     let state = Arc::new(AppState {
-        published,
+        source,
         metrics: metrics::Metrics::default(),
         tile_permits: Semaphore::new(opts.tile_concurrency.max(1)),
         footprints: api::Footprints::default(),
@@ -126,7 +147,7 @@ pub fn router(opts: &Options) -> Result<Router, ServeError> {
     if !opts.cors_origins.is_empty() {
         app = app.layer(cors(&opts.cors_origins)?);
     }
-    Ok(app.layer(axum::middleware::from_fn_with_state(state.clone(), count)).with_state(state))
+    Ok((app.layer(axum::middleware::from_fn_with_state(state.clone(), count)).with_state(state.clone()), state))
 }
 
 fn cors(origins: &[String]) -> Result<CorsLayer, ServeError> {
@@ -167,20 +188,23 @@ async fn count(State(s): State<Arc<AppState>>, req: Request, next: Next) -> Resp
 
 /// Serves until the process is stopped. Prints the URL to open on stdout once listening.
 pub fn run(opts: &Options) -> Result<(), ServeError> {
-    let app = router(opts)?;
+    let (app, state) = build(opts)?;
     // Blocking threads (GDAL renders, file reads) stay alive a minute between jobs instead of 10 s, so a steady load
     // reuses them (and their GDAL/PROJ thread state) instead of churning through new ones.
     let rt =
         tokio::runtime::Builder::new_multi_thread().enable_all().thread_keep_alive(Duration::from_secs(60)).build()?;
     rt.block_on(async {
+        if let source::Source::Bucket(b) = &state.source {
+            b.check().await.map_err(|e| ServeError::Bucket { target: b.target().to_string(), source: Box::new(e) })?;
+        }
         let listener = tokio::net::TcpListener::bind(opts.addr)
             .await
             .map_err(|source| ServeError::Bind { addr: opts.addr, source })?;
         let addr = listener.local_addr()?;
-        println!("avarisk serve: open http://{addr}/ (published maps under {})", opts.root.display());
+        println!("avarisk serve: open http://{addr}/ ({})", state.source.describe(&opts.root));
         use std::io::Write;
         let _ = std::io::stdout().flush();
-        tracing::info!(%addr, root = %opts.root.display(), "serving");
+        tracing::info!(%addr, from = %state.source.describe(&opts.root), "serving");
         axum::serve(listener, app).await?;
         Ok(())
     })

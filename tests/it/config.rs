@@ -117,3 +117,36 @@ fn a_train_stage_must_name_configured_sites() {
     assert!(out.contains("`stages[0].sites`") && out.contains("atlantis"), "{out}");
     assert!(out.contains("`stages[0].patch`"), "{out}");
 }
+
+#[test]
+fn publish_targets_are_checked_and_the_site_overrides_the_stage() {
+    let good = GOOD.replace("DEMPATH", &srtm("N47E010"));
+    let with_target = format!("{good}[publish]\ntarget = \"s3://site-maps/tyrol/\"\n");
+    let p = temp_project(&[("demo", &with_target), ("other", &good.replace("\"demo\"", "\"other\""))]);
+    let daily = std::fs::read_to_string(p.path().join("pipelines/daily.toml")).unwrap();
+    let staged = daily.replace("stage = \"publish\"", "stage = \"publish\"\ntarget = \"s3://all-maps/daily\"");
+    assert_ne!(staged, daily, "pipelines/daily.toml has a publish stage");
+    std::fs::write(p.path().join("pipelines/daily.toml"), staged).unwrap();
+    let plan = avarisk::config::load(p.path()).unwrap_or_else(|r| panic!("{r}"));
+    let stage: &avarisk::config::PublishStage = plan.stage("daily").unwrap();
+    let target = |id: &str| stage.target_for(plan.site(id).unwrap()).map(|t| t.to_string());
+    assert_eq!(target("demo").as_deref(), Some("s3://site-maps/tyrol"));
+    assert_eq!(target("other").as_deref(), Some("s3://all-maps/daily"));
+    // A site without [publish] prints (and so hashes into the ledger) as it did before the table existed.
+    assert!(!format!("{:?}", plan.site("other").unwrap()).contains("publish"));
+
+    let bad = format!("{good}[publish]\ntarget = \"s3://Bad_Bucket/x\"\n");
+    let p = temp_project(&[("demo", &bad)]);
+    std::fs::write(
+        p.path().join("pipelines/broken.toml"),
+        "description = \"x\"\n[[stages]]\nstage = \"publish\"\ntarget = \"/srv/maps\"\n",
+    )
+    .unwrap();
+    let o = avarisk(p.path(), &["validate"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let out = text(&o);
+    assert!(out.lines().any(|l| l.contains("demo/site.toml") && l.contains("`publish.target`")), "{out}");
+    assert!(out.contains("bucket `Bad_Bucket`"), "{out}");
+    assert!(out.lines().any(|l| l.contains("broken.toml") && l.contains("`stages[0].target`")), "{out}");
+    assert!(out.contains("s3://<bucket>/<prefix>"), "{out}");
+}

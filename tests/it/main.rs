@@ -1,5 +1,6 @@
 //! Integration tests, one binary (shared helpers below). They run on the bundled real data in `sites/` and on small
 //! rasters generated here; `gdaldem` (Debian's gdal-bin, installed by `make setup`) is the reference for terrain.
+mod bucket;
 mod cli;
 mod config;
 mod daily_hazard;

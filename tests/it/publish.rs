@@ -26,7 +26,7 @@ const X0: f64 = 2_600_000.0;
 const Y0: f64 = 1_200_000.0;
 const SCALE: DangerScale = DangerScale { thresholds: [0.1, 0.25, 0.5, 0.8] };
 
-fn d(day: u32) -> NaiveDate {
+pub(crate) fn d(day: u32) -> NaiveDate {
     NaiveDate::from_ymd_opt(2021, 2, day).unwrap()
 }
 
@@ -73,14 +73,14 @@ fn probability(zones: bool) -> Vec<f32> {
     p
 }
 
-struct Site {
+pub(crate) struct Site {
     _dir: tempfile::TempDir,
     root: PathBuf,
     dem: PathBuf,
 }
 
 impl Site {
-    fn new() -> Site {
+    pub(crate) fn new() -> Site {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join("out");
         let dem = dir.path().join("dem.tif");
@@ -88,11 +88,11 @@ impl Site {
         write_bands(&dem, &[("elevation", z)]);
         Site { _dir: dir, root, dem }
     }
-    fn store(&self) -> Store {
+    pub(crate) fn store(&self) -> Store {
         Store::new(&self.root)
     }
     /// Writes a prediction for `date` and publishes it.
-    fn publish(
+    pub(crate) fn publish(
         &self,
         date: NaiveDate,
         zones: bool,
@@ -131,7 +131,7 @@ impl Site {
     }
 }
 
-fn test_params() -> PublishParams {
+pub(crate) fn test_params() -> PublishParams {
     PublishParams { test: true, ..PublishParams::default() }
 }
 

@@ -214,9 +214,10 @@ fn adapting_with_coral_trains_on_the_source_and_records_its_lineage() {
         let args = ["--root", r, "adapt", "--site", "tyrol-west", "--from", s, "--out", a, "--method", method];
         avarisk(&repo(), &[&args[..], &["--passes", "1", "--coral-epochs", "1"]].concat())
     };
+    // An unknown method is a usage error (exit 2) that lists the methods there are.
     let o = adapt("mmd");
-    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
-    assert!(text(&o).contains("unknown --method `mmd`: use adabn or coral"), "{}", text(&o));
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("invalid value 'mmd'") && text(&o).contains("adabn, coral"), "{}", text(&o));
 
     // The source is the bundle's training site (metrics.sites), here the same site: its labelled patches train.
     let o = adapt("coral");

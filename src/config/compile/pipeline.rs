@@ -7,6 +7,7 @@ use crate::config::params::FetchParams;
 use crate::config::params::ObservationParams;
 use crate::config::params::PredictParams;
 use crate::config::params::SamplingParams;
+use crate::config::params::Target;
 use crate::config::params::TrainParams;
 use crate::config::params::WeatherFeatureParams;
 use crate::config::params::{TerrainParams, WindShelterParams};
@@ -146,7 +147,16 @@ pub(super) fn compile_pipeline(
                 }
                 Stage::Predict(p)
             }
-            RawStage::Publish { test } => Stage::Publish(PublishStage { test: test.unwrap_or(false) }),
+            RawStage::Publish { test, target } => {
+                let target = target.as_deref().and_then(|t| match Target::parse(t) {
+                    Ok(t) => Some(t),
+                    Err(m) => {
+                        e.push(key("target"), m);
+                        None
+                    }
+                });
+                Stage::Publish(PublishStage { test: test.unwrap_or(false), target })
+            }
             RawStage::Observations { label_radius_m } => {
                 if let Some(r) = label_radius_m {
                     if !(*r >= 0.0 && *r <= 5000.0) {

@@ -4,6 +4,7 @@ use std::path::Path;
 
 use chrono_tz::Tz;
 
+use crate::config::params::Target;
 use crate::config::raw::RawSite;
 use crate::geo::{Bounds, Crs, Grid};
 
@@ -181,6 +182,13 @@ pub(super) fn compile_site(file: &Path, rs: &RawSite, e: &mut Errors) -> Option<
         e.push("model.from", "a site cannot start from its own bundle: leave `from` out for a source site");
     }
     let danger = rs.danger.as_ref().and_then(|d| compile_danger(d, e));
+    let publish = rs.publish.as_ref().and_then(|p| match Target::parse(&p.target) {
+        Ok(target) => Some(PublishSpec { target }),
+        Err(m) => {
+            e.push("publish.target", m);
+            None
+        }
+    });
 
     if rs.attribution.is_empty() {
         e.push("attribution", "say where the site's data come from and under which licence ([[attribution]] entries)");
@@ -220,5 +228,6 @@ pub(super) fn compile_site(file: &Path, rs: &RawSite, e: &mut Errors) -> Option<
         model,
         danger,
         attribution,
+        publish,
     })
 }

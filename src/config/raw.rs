@@ -269,6 +269,42 @@ pub struct RawPipeline {
     pub stages: Vec<RawStage>,
 }
 
+/// The keys the `train` and `model` stages share (`sites` only in `train`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTraining {
+    /// Source site ids (several: all data-rich sites together); `train` only.
+    #[serde(default)]
+    pub sites: Option<Vec<String>>,
+    /// Winters from this one on (the year of their October) are held back for validation. Default 2018.
+    #[serde(default)]
+    pub held_back_from: Option<i32>,
+    /// Default 15.
+    #[serde(default)]
+    pub epochs: Option<usize>,
+    /// Default 64.
+    #[serde(default)]
+    pub batch: Option<usize>,
+    /// Base learning rate (AdamW). Default 0.002.
+    #[serde(default)]
+    pub lr: Option<f64>,
+    /// Default 0.0001.
+    #[serde(default)]
+    pub weight_decay: Option<f64>,
+    /// Epochs without a better validation ROC-AUC before stopping. Default 4.
+    #[serde(default)]
+    pub patience: Option<usize>,
+    /// Seed of sampling, initial weights and shuffling. Default 7.
+    #[serde(default)]
+    pub seed: Option<u64>,
+    /// Input window side in cells (a multiple of 4). Default 160.
+    #[serde(default)]
+    pub patch: Option<usize>,
+    /// Unlabelled context cells on each side of the window (prediction reads the same margin). Default 32.
+    #[serde(default)]
+    pub context: Option<usize>,
+}
+
 /// A stage and its parameters; `stage = "<name>"` selects the variant.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(tag = "stage", rename_all = "snake_case", deny_unknown_fields)]
@@ -287,37 +323,7 @@ pub enum RawStage {
         label_radius_m: Option<f64>,
     },
     /// Train the release network on the events of `sites` (run with `avarisk train --pipeline NAME --out DIR`).
-    Train {
-        /// Source site ids (several: all data-rich sites together).
-        sites: Vec<String>,
-        /// Winters from this one on (the year of their October) are held back for validation. Default 2018.
-        #[serde(default)]
-        held_back_from: Option<i32>,
-        /// Default 15.
-        #[serde(default)]
-        epochs: Option<usize>,
-        /// Default 64.
-        #[serde(default)]
-        batch: Option<usize>,
-        /// Base learning rate (AdamW). Default 0.002.
-        #[serde(default)]
-        lr: Option<f64>,
-        /// Default 0.0001.
-        #[serde(default)]
-        weight_decay: Option<f64>,
-        /// Epochs without a better validation ROC-AUC before stopping. Default 4.
-        #[serde(default)]
-        patience: Option<usize>,
-        /// Seed of sampling, initial weights and shuffling. Default 7.
-        #[serde(default)]
-        seed: Option<u64>,
-        /// Input window side in cells (a multiple of 4). Default 160.
-        #[serde(default)]
-        patch: Option<usize>,
-        /// Unlabelled context cells on each side of the window (prediction reads the same margin). Default 32.
-        #[serde(default)]
-        context: Option<usize>,
-    },
+    Train(RawTraining),
     /// Fetch or read the site's weather into its store.
     Weather {
         /// Requests in flight at once across sites and points. Default 8.
@@ -357,27 +363,8 @@ pub enum RawStage {
         held_back_from: Option<i32>,
     },
     /// Give each site with a `[model]` its bundle: pretrain source sites, fine-tune or adapt the others from theirs.
-    /// Same parameters as `train` (without `sites`).
-    Model {
-        #[serde(default)]
-        held_back_from: Option<i32>,
-        #[serde(default)]
-        epochs: Option<usize>,
-        #[serde(default)]
-        batch: Option<usize>,
-        #[serde(default)]
-        lr: Option<f64>,
-        #[serde(default)]
-        weight_decay: Option<f64>,
-        #[serde(default)]
-        patience: Option<usize>,
-        #[serde(default)]
-        seed: Option<u64>,
-        #[serde(default)]
-        patch: Option<usize>,
-        #[serde(default)]
-        context: Option<usize>,
-    },
+    /// The keys of `train`, without `sites`.
+    Model(RawTraining),
     /// Run the site's bundle over its grid with the day's weather (tiled, blended).
     Predict {
         /// Window side in cells (multiple of 4). Default 256.

@@ -11,28 +11,15 @@ use crate::config::params::Target;
 use crate::config::params::TrainParams;
 use crate::config::params::WeatherFeatureParams;
 use crate::config::params::{TerrainParams, WindShelterParams};
-use crate::config::raw::{RawPipeline, RawStage};
+use crate::config::raw::{RawPipeline, RawStage, RawTraining};
 use crate::geo::Resampling;
 use crate::vocab::terrain::Feature;
 
 use super::*;
 
-/// The optional training parameters shared by the `train` and `model` stages.
-pub(super) struct RawTrain<'a> {
-    held_back_from: &'a Option<i32>,
-    epochs: &'a Option<usize>,
-    batch: &'a Option<usize>,
-    lr: &'a Option<f64>,
-    weight_decay: &'a Option<f64>,
-    patience: &'a Option<usize>,
-    seed: &'a Option<u64>,
-    patch: &'a Option<usize>,
-    context: &'a Option<usize>,
-}
-
 pub(super) fn compile_train(
     sites: &[String],
-    raw: &RawTrain,
+    raw: &RawTraining,
     key: &dyn Fn(&str) -> String,
     e: &mut Errors,
 ) -> TrainStage {
@@ -105,20 +92,8 @@ pub(super) fn compile_pipeline(
                 }
                 Stage::Dem(p)
             }
-            RawStage::Train {
-                sites,
-                held_back_from,
-                epochs,
-                batch,
-                lr,
-                weight_decay,
-                patience,
-                seed,
-                patch,
-                context,
-            } => {
-                let raw = RawTrain { held_back_from, epochs, batch, lr, weight_decay, patience, seed, patch, context };
-                let t = compile_train(sites, &raw, &key, e);
+            RawStage::Train(raw) => {
+                let t = compile_train(raw.sites.as_deref().unwrap_or_default(), raw, &key, e);
                 if t.sites.is_empty() {
                     e.push(key("sites"), "name at least one source site");
                 }
@@ -127,9 +102,15 @@ pub(super) fn compile_pipeline(
                 }
                 Stage::Train(t)
             }
-            RawStage::Model { held_back_from, epochs, batch, lr, weight_decay, patience, seed, patch, context } => {
-                let raw = RawTrain { held_back_from, epochs, batch, lr, weight_decay, patience, seed, patch, context };
-                Stage::Model(compile_train(&[], &raw, &key, e))
+            RawStage::Model(raw) => {
+                if raw.sites.is_some() {
+                    e.push(
+                        key("sites"),
+                        "the model stage trains every site with a [model] on its own records: remove `sites` (it \
+                         belongs to a `train` stage)",
+                    );
+                }
+                Stage::Model(compile_train(&[], raw, &key, e))
             }
             RawStage::Hazard { held_back_from } => {
                 Stage::Hazard { held_back_from: held_back_from.unwrap_or(HELD_BACK_FROM) }

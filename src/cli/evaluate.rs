@@ -159,9 +159,10 @@ impl Verify {
         let winters = (self.from_winter, self.to_winter);
         let (from, to) = season::weather_window(winters.0, winters.1).context("winter out of range")?;
         let when = RunContext { date: to, from: Some(from), offline: self.offline };
-        let (site, stage, weather) = stage_result(ctx, "daily", &self.site, Stage::Weather(Default::default()), &when)?;
-        weather.with_context(|| format!("site `{site}`, stage `{stage}`"))?;
         let plan = ctx.plan()?;
+        let (site, stage, weather) =
+            stage_result(&plan, &ctx.store, "daily", &self.site, Stage::Weather(Default::default()), &when)?;
+        weather.with_context(|| format!("site `{site}`, stage `{stage}`"))?;
         let s = find_site(&plan, &self.site)?;
         let v = season::verify(&season::season(s, &ctx.store, winters.0, winters.1).map_err(anyhow::Error::msg)?);
         print!("{}", season::markdown(&v, &s.id, winters));

@@ -7,9 +7,10 @@ use chrono::NaiveDate;
 use clap::Subcommand;
 
 use super::{find_site, Ctx};
-use crate::config::Stage;
+use crate::config::{Plan, Stage};
 use crate::ingest::observations::{self, ObservationParams};
 use crate::pipeline::{self, RunContext, StageError, StageReport};
+use crate::store::Store;
 
 #[derive(Debug, Subcommand)]
 pub enum Ingest {
@@ -120,7 +121,7 @@ impl Features {
 /// Runs one stage for one site, with the parameters of that stage in `pipeline` (or `default`'s when the pipeline
 /// lacks it), and prints its report; a failure exits with its kind's code.
 fn one_stage(ctx: &Ctx, pipeline: &str, site: &str, default: Stage, when: &RunContext) -> anyhow::Result<ExitCode> {
-    let (site, stage, result) = stage_result(ctx, pipeline, site, default, when)?;
+    let (site, stage, result) = stage_result(&ctx.plan()?, &ctx.store, pipeline, site, default, when)?;
     match result {
         Ok(report) => {
             println!("{report}");
@@ -135,20 +136,20 @@ fn one_stage(ctx: &Ctx, pipeline: &str, site: &str, default: Stage, when: &RunCo
 
 /// [`one_stage`]'s work: the site, the stage's name and what the stage returned.
 pub(super) fn stage_result(
-    ctx: &Ctx,
+    plan: &Plan,
+    store: &Store,
     pipeline: &str,
     site: &str,
     default: Stage,
     when: &RunContext,
 ) -> anyhow::Result<(String, &'static str, Result<StageReport, StageError>)> {
-    let plan = ctx.plan()?;
     let stage = plan
         .pipelines
         .get(pipeline)
         .and_then(|p| p.stages.iter().find(|s| s.name() == default.name()).cloned())
         .unwrap_or(default);
-    let site = find_site(&plan, site)?;
-    Ok((site.id.clone(), stage.name(), pipeline::run_stage(site, &stage, &ctx.store, when)))
+    let site = find_site(plan, site)?;
+    Ok((site.id.clone(), stage.name(), pipeline::run_stage(site, &stage, store, when)))
 }
 
 fn labels(ctx: &Ctx, pipeline: &str, site: &str, date: NaiveDate) -> anyhow::Result<ExitCode> {

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use clap::{Args, Subcommand, ValueEnum};
 
 use super::Ctx;
+use crate::config::Plan;
 use crate::train::{Overrides, Spec};
 use crate::{experiments, train};
 
@@ -37,7 +38,7 @@ pub struct TrainOpts {
 impl TrainOpts {
     /// The run's training spec: the pipeline's `train` stage (or the defaults), with this run's overrides; `sites`
     /// replaces the sites when given.
-    fn spec(&self, ctx: &Ctx, sites: Option<&str>) -> anyhow::Result<Spec> {
+    fn spec(&self, plan: &Plan, sites: Option<&str>) -> anyhow::Result<Spec> {
         let overrides = Overrides {
             sites: sites.map(|s| vec![s.to_owned()]).unwrap_or_else(|| self.sites.clone()),
             held_back_from: self.held_back_from,
@@ -45,7 +46,7 @@ impl TrainOpts {
             seed: self.seed,
             lr: self.lr,
         };
-        Ok(Spec::from_plan(&ctx.plan()?, &self.pipeline, &overrides)?)
+        Ok(Spec::from_plan(plan, &self.pipeline, &overrides)?)
     }
 }
 
@@ -63,7 +64,8 @@ pub struct Train {
 
 impl Train {
     pub fn run(&self, ctx: &Ctx) -> anyhow::Result<ExitCode> {
-        let r = train::pretrain(&ctx.plan()?, &ctx.store, &self.opts.spec(ctx, None)?, &self.out, self.resume)?;
+        let plan = ctx.plan()?;
+        let r = train::pretrain(&plan, &ctx.store, &self.opts.spec(&plan, None)?, &self.out, self.resume)?;
         print_fit(&r, &self.out);
         Ok(ExitCode::SUCCESS)
     }
@@ -102,9 +104,10 @@ impl Finetune {
             FinetuneMode::Freeze => train::fit::Mode::FreezeEncoder,
             FinetuneMode::Full => train::fit::Mode::Full { encoder_lr_factor: train::fit::ENCODER_LR_FACTOR },
         };
-        let spec = self.opts.spec(ctx, Some(&self.site))?;
+        let plan = ctx.plan()?;
+        let spec = self.opts.spec(&plan, Some(&self.site))?;
         let job = train::FinetuneJob { site: self.site.clone(), from: self.from.clone(), events: self.events, mode };
-        let r = train::finetune(&ctx.plan()?, &ctx.store, &job, &spec, &self.out)?;
+        let r = train::finetune(&plan, &ctx.store, &job, &spec, &self.out)?;
         print_fit(&r, &self.out);
         Ok(ExitCode::SUCCESS)
     }
@@ -165,7 +168,8 @@ impl Adapt {
             AdaptMethod::Adabn => train::AdaptMethod::AdaBn,
             AdaptMethod::Coral => train::AdaptMethod::Coral,
         };
-        let spec = self.opts.spec(ctx, Some(&self.site))?;
+        let plan = ctx.plan()?;
+        let spec = self.opts.spec(&plan, Some(&self.site))?;
         let job = train::AdaptJob {
             site: self.site.clone(),
             from: self.from.clone(),
@@ -174,7 +178,7 @@ impl Adapt {
             source: self.source.clone(),
             coral: train::CoralParams { epochs: self.coral_epochs, lr: self.coral_lr, lambda: self.coral_lambda },
         };
-        let shift = train::adapt_with(&ctx.plan()?, &ctx.store, &job, &spec, &self.out)?;
+        let shift = train::adapt_with(&plan, &ctx.store, &job, &spec, &self.out)?;
         let warn = if shift > train::DOMAIN_SHIFT_WARNING { " (large: expect a weaker transfer)" } else { "" };
         println!("domain shift {shift:.2}{warn}; adapted bundle: {}", self.out.display());
         Ok(ExitCode::SUCCESS)
@@ -198,7 +202,8 @@ pub enum Dataset {
 impl Dataset {
     pub fn run(&self, ctx: &Ctx) -> anyhow::Result<ExitCode> {
         let Dataset::Export { out, opts } = self;
-        let e = train::export::export(&ctx.plan()?, &ctx.store, &opts.spec(ctx, None)?, out)?;
+        let plan = ctx.plan()?;
+        let e = train::export::export(&plan, &ctx.store, &opts.spec(&plan, None)?, out)?;
         println!("{} training and {} validation patches: {}", e.train, e.val, out.display());
         Ok(ExitCode::SUCCESS)
     }
@@ -234,7 +239,7 @@ impl Experiment {
             target: self.target.clone(),
             events: self.events.clone(),
             seeds: (0..self.seeds).map(|i| first + i).collect(),
-            spec: self.opts.spec(ctx, Some(&self.source))?,
+            spec: self.opts.spec(&plan, Some(&self.source))?,
             finetune_epochs: self.finetune_epochs,
             map: Default::default(),
         };

@@ -55,6 +55,9 @@ pub struct Row {
 pub struct Ledger {
     path: PathBuf,
     conn: Mutex<Connection>,
+    /// The columns a row is read from: `COLUMNS` and `error_kind`, or `NULL` in its place in a ledger written before
+    /// failures had a kind and opened read-only (decided once, at open).
+    select: String,
 }
 
 const SCHEMA: &str = "
@@ -105,14 +108,20 @@ impl Ledger {
             // A ledger written before failures had a kind.
             conn.execute_batch("ALTER TABLE units ADD COLUMN error_kind TEXT").map_err(err)?;
         }
-        Ok(Ledger { path: path.to_owned(), conn: Mutex::new(conn) })
+        Ok(Ledger::with_conn(path, conn, true))
     }
 
     /// Opens an existing ledger read-only (`status`, `--dry-run`).
     pub fn open_read_only(path: &Path) -> Result<Ledger, LedgerError> {
-        let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)
-            .map_err(|source| LedgerError { path: path.to_owned(), source })?;
-        Ok(Ledger { path: path.to_owned(), conn: Mutex::new(conn) })
+        let err = |source| LedgerError { path: path.to_owned(), source };
+        let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(err)?;
+        let kinds = has_error_kind(&conn).map_err(err)?;
+        Ok(Ledger::with_conn(path, conn, kinds))
+    }
+
+    fn with_conn(path: &Path, conn: Connection, has_error_kind: bool) -> Ledger {
+        let kind = if has_error_kind { "error_kind" } else { "NULL" };
+        Ledger { path: path.to_owned(), conn: Mutex::new(conn), select: format!("SELECT {COLUMNS}, {kind} FROM units") }
     }
 
     pub fn path(&self) -> &Path {
@@ -158,9 +167,8 @@ impl Ledger {
     pub fn get(&self, key: &UnitKey) -> Result<Option<Row>, LedgerError> {
         let ledger = self.path.display().to_string();
         self.with(|c| {
-            let kind = if has_error_kind(c)? { "error_kind" } else { "NULL" };
             c.query_row(
-                &format!("SELECT {COLUMNS}, {kind} FROM units WHERE pipeline = ?1 AND stage = ?2 AND site = ?3 AND date = ?4"),
+                &format!("{} WHERE pipeline = ?1 AND stage = ?2 AND site = ?3 AND date = ?4", self.select),
                 params![key.pipeline, key.stage, key.site, key.date],
                 |r| row(r, &ledger),
             )
@@ -217,10 +225,10 @@ impl Ledger {
     pub fn rows(&self, date: Option<&str>, pipeline: Option<&str>) -> Result<Vec<Row>, LedgerError> {
         let ledger = self.path.display().to_string();
         self.with(|c| {
-            let kind = if has_error_kind(c)? { "error_kind" } else { "NULL" };
             let mut q = c.prepare(&format!(
-                "SELECT {COLUMNS}, {kind} FROM units WHERE (?1 IS NULL OR date = ?1 OR date = '{UNDATED}') AND (?2 IS NULL OR pipeline = ?2)
-                 ORDER BY date, pipeline, site, stage"
+                "{} WHERE (?1 IS NULL OR date = ?1 OR date = '{UNDATED}') AND (?2 IS NULL OR pipeline = ?2)
+                 ORDER BY date, pipeline, site, stage",
+                self.select
             ))?;
             let rows = q.query_map(params![date, pipeline], |r| row(r, &ledger))?;
             rows.collect()

@@ -144,16 +144,4 @@ pub(super) fn normalize(p: &Path) -> PathBuf {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn vsizip_paths_resolve_against_the_site_folder() {
-        let (p, local) = resolve_gdal_path(Path::new("/p/sites/a"), "/vsizip/../_shared/x.zip/N46E007.hgt");
-        assert_eq!(p, "/vsizip//p/sites/_shared/x.zip/N46E007.hgt");
-        assert_eq!(local, Some(PathBuf::from("/p/sites/_shared/x.zip")));
-        let (p, local) = resolve_gdal_path(Path::new("/p/sites/a"), "dem/a.tif");
-        assert_eq!((p.as_str(), local), ("/p/sites/a/dem/a.tif", Some(PathBuf::from("/p/sites/a/dem/a.tif"))));
-        assert_eq!(resolve_gdal_path(Path::new("/x"), "/vsis3/bucket/a.tif").1, None);
-    }
-}
+mod tests;

@@ -200,23 +200,26 @@ impl Default for PredictParams {
 }
 
 impl PredictParams {
-    /// Every problem with these parameters.
-    pub fn problems(&self) -> Vec<String> {
+    /// Every problem with these parameters, each with the key it is about.
+    pub fn problems(&self) -> Vec<(&'static str, String)> {
         let mut out = Vec::new();
         if self.tile < 32 || self.tile % 4 != 0 {
-            out.push(format!("tile must be a multiple of 4, at least 32 (got {})", self.tile));
+            out.push(("tile", format!("tile must be a multiple of 4, at least 32 (got {})", self.tile)));
         }
         if self.overlap % 4 != 0 {
-            out.push(format!("overlap must be a multiple of 4 (got {})", self.overlap));
+            out.push(("overlap", format!("overlap must be a multiple of 4 (got {})", self.overlap)));
         }
         if 2 * self.overlap >= self.tile {
-            out.push(format!("overlap must be less than half the tile (got {} for tile {})", self.overlap, self.tile));
+            out.push((
+                "overlap",
+                format!("overlap must be less than half the tile (got {} for tile {})", self.overlap, self.tile),
+            ));
         }
         if self.batch == 0 {
-            out.push("batch must be at least 1".into());
+            out.push(("batch", "batch must be at least 1".into()));
         }
         if self.mc_passes > 100 {
-            out.push(format!("mc_passes must be at most 100 (got {})", self.mc_passes));
+            out.push(("mc_passes", format!("mc_passes must be at most 100 (got {})", self.mc_passes)));
         }
         out
     }

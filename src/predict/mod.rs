@@ -132,7 +132,7 @@ pub fn predict(
 ) -> Result<Prediction, PredictError> {
     let problems = params.problems();
     if !problems.is_empty() {
-        return Err(PredictError::Params(problems.join("; ")));
+        return Err(PredictError::Params(problems.into_iter().map(|(_, p)| p).collect::<Vec<_>>().join("; ")));
     }
     let t0 = Instant::now();
     for p in [&inputs.dem, &inputs.terrain] {

@@ -42,6 +42,8 @@ pub fn compile(raw: &RawConfig) -> Result<Plan, Vec<ConfigError>> {
         let Some(from) = site.model.as_ref().and_then(|m| m.from.as_ref()) else { continue };
         let mut e = Errors { file: &site.file, list: &mut errors };
         match sites.iter().find(|s| &s.id == from) {
+            // The source is configured but has errors of its own, reported with its file.
+            None if ids.contains(from) => {}
             None => e.push("model.from", format!("no site `{from}` is configured")),
             Some(s) if s.model.as_ref().is_none_or(|m| m.from.is_some()) => {
                 e.push("model.from", format!("site `{from}` is not a source site: give it a `[model]` without `from`"))

@@ -54,13 +54,27 @@ pub(super) fn compile_train(
             ),
         );
     }
-    if t.train.epochs == 0 || t.train.batch == 0 {
-        e.push(key("epochs"), "epochs and batch must be at least 1");
+    if t.train.epochs == 0 {
+        e.push(key("epochs"), "must be at least 1");
+    }
+    if t.train.batch == 0 {
+        e.push(key("batch"), "must be at least 1");
     }
     if !(t.train.lr > 0.0 && t.train.lr < 1.0) {
         e.push(key("lr"), format!("must be in (0, 1), got {}", t.train.lr));
     }
+    if !(0.0..1.0).contains(&t.train.weight_decay) {
+        e.push(key("weight_decay"), format!("must be in [0, 1), got {}", t.train.weight_decay));
+    }
+    check_held_back_from(t.held_back_from, key("held_back_from"), e);
     t
+}
+
+/// Winters from `year`/`year + 1` on are held back: a year of the records' era (a typo such as 218 holds nothing back).
+fn check_held_back_from(year: i32, key: String, e: &mut Errors) {
+    if !(1950..=2100).contains(&year) {
+        e.push(key, format!("must be a year between 1950 and 2100 (the first held-back winter), got {year}"));
+    }
 }
 
 pub(super) fn compile_pipeline(
@@ -113,7 +127,9 @@ pub(super) fn compile_pipeline(
                 Stage::Model(compile_train(&[], raw, &key, e))
             }
             RawStage::Hazard { held_back_from } => {
-                Stage::Hazard { held_back_from: held_back_from.unwrap_or(HELD_BACK_FROM) }
+                let held_back_from = held_back_from.unwrap_or(HELD_BACK_FROM);
+                check_held_back_from(held_back_from, key("held_back_from"), e);
+                Stage::Hazard { held_back_from }
             }
             RawStage::Predict { tile, overlap, batch, mc_passes } => {
                 let d = PredictParams::default();
@@ -123,8 +139,8 @@ pub(super) fn compile_pipeline(
                     batch: batch.unwrap_or(d.batch),
                     mc_passes: mc_passes.unwrap_or(d.mc_passes),
                 };
-                for problem in p.problems() {
-                    e.push(key("tile"), problem);
+                for (field, problem) in p.problems() {
+                    e.push(key(field), problem);
                 }
                 Stage::Predict(p)
             }

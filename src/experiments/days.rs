@@ -1,11 +1,11 @@
-//! Day-level skill: a logistic regression on the weather features of region-days ([`crate::dataset::days`]),
-//! trained on earlier winters and scored on held-back ones: how well does the day's weather tell the days with a
-//! recorded avalanche in a region from the other days? Reported beside a one-feature reference (72 h new snow).
+//! Day-level skill: the daily product's hazard model ([`crate::hazard`]) on the region-days of the source site
+//! ([`crate::dataset::days`]), fitted on earlier winters and scored on held-back ones: how well do the day's weather and
+//! calendar tell the days with a recorded avalanche in a region from the other days? Reported beside a one-feature
+//! reference (72 h new snow).
 use serde::Serialize;
-use tch::nn::{self, Module, OptimizerConfig};
-use tch::{Device, Kind, Reduction, Tensor};
 
 use crate::dataset::days::{Days, DAY_FEATURES};
+use crate::hazard::{Climatology, HazardModel};
 use avarisk_nn::metrics::{self, Scores};
 
 #[derive(Debug, Clone, Serialize)]
@@ -19,7 +19,7 @@ pub struct DaySkill {
     /// 72 h new snow alone as the score.
     pub new_snow_72h: Scores,
     pub new_snow_72h_roc_auc_ci95: Option<(f64, f64)>,
-    /// Fitted weights on standardised features, in [`DAY_FEATURES`] order.
+    /// Fitted weights on standardised inputs, in [`crate::hazard::input_names`] order.
     pub weights: Vec<(String, f64)>,
 }
 
@@ -29,52 +29,9 @@ pub fn day_skill(days: &Days, test_from: i32, seed: u64) -> Option<DaySkill> {
     if train.is_empty() || test.is_empty() || !train.iter().any(|&i| days.y[i]) {
         return None;
     }
-    let k = DAY_FEATURES.len();
-    let (mut mean, mut std) = (vec![0f64; k], vec![1f64; k]);
-    for j in 0..k {
-        let v: Vec<f64> = train.iter().map(|&i| days.x[i][j] as f64).filter(|v| v.is_finite()).collect();
-        if v.len() > 1 {
-            mean[j] = v.iter().sum::<f64>() / v.len() as f64;
-            std[j] = (v.iter().map(|x| (x - mean[j]).powi(2)).sum::<f64>() / v.len() as f64).sqrt().max(1e-6);
-        }
-    }
-    let matrix = |idx: &[usize]| -> Tensor {
-        let flat: Vec<f32> = idx
-            .iter()
-            .flat_map(|&i| (0..k).map(move |j| (i, j)))
-            .map(|(i, j)| {
-                let v = days.x[i][j] as f64;
-                if v.is_finite() {
-                    ((v - mean[j]) / std[j]) as f32
-                } else {
-                    0.0
-                }
-            })
-            .collect();
-        Tensor::from_slice(&flat).view([idx.len() as i64, k as i64])
-    };
-    let labels = |idx: &[usize]| {
-        Tensor::from_slice(&idx.iter().map(|&i| days.y[i] as u8 as f32).collect::<Vec<_>>()).view([-1, 1])
-    };
-
-    tch::manual_seed(seed as i64);
-    let vs = nn::VarStore::new(Device::Cpu);
-    let linear = nn::linear(vs.root() / "day_model", k as i64, 1, Default::default());
-    let mut opt = nn::Adam::default().build(&vs, 0.05).ok()?;
-    let (x, y) = (matrix(&train), labels(&train));
-    let pos = y.sum(Kind::Float).double_value(&[]);
-    let pos_weight = Tensor::from(((train.len() as f64 - pos) / pos.max(1.0)) as f32);
-    for _ in 0..400 {
-        let loss = linear.forward(&x).binary_cross_entropy_with_logits::<&Tensor>(
-            &y,
-            None,
-            Some(&pos_weight),
-            Reduction::Mean,
-        );
-        opt.backward_step(&loss);
-    }
-    let probs: Vec<f32> =
-        tch::no_grad(|| Vec::<f32>::try_from(linear.forward(&matrix(&test)).sigmoid().flatten(0, -1)).ok())?;
+    // The daily product's model, fitted as onboarding fits it (climatology of every day, labels of earlier winters).
+    let model = HazardModel::fit(days, &train, Climatology::of(days)?, format!("winters before {test_from}"));
+    let probs: Vec<f32> = test.iter().map(|&i| model.hazard(&days.x[i], days.date[i]) as f32).collect();
     let y_test: Vec<bool> = test.iter().map(|&i| days.y[i]).collect();
     let groups: Vec<usize> =
         test.iter().map(|&i| (days.date[i] - days.date[test[0]]).num_days().unsigned_abs() as usize).collect();
@@ -82,7 +39,6 @@ pub fn day_skill(days: &Days, test_from: i32, seed: u64) -> Option<DaySkill> {
         DAY_FEATURES.iter().position(|c| *c == crate::features::weather::Channel::NewSnow72h).expect("listed");
     let snow: Vec<f32> =
         test.iter().map(|&i| if days.x[i][snow_col].is_finite() { days.x[i][snow_col] } else { 0.0 }).collect();
-    let w: Vec<f32> = Vec::<f32>::try_from(linear.ws.flatten(0, -1)).ok()?;
     Some(DaySkill {
         test_from_winter: test_from,
         regions: days.regions.len(),
@@ -92,6 +48,6 @@ pub fn day_skill(days: &Days, test_from: i32, seed: u64) -> Option<DaySkill> {
         model_roc_auc_ci95: metrics::bootstrap_ci(&groups, &probs, &y_test, metrics::roc_auc, 1000, seed),
         new_snow_72h: Scores { brier: None, ..metrics::score(&snow, &y_test) },
         new_snow_72h_roc_auc_ci95: metrics::bootstrap_ci(&groups, &snow, &y_test, metrics::roc_auc, 1000, seed),
-        weights: DAY_FEATURES.iter().zip(w).map(|(c, w)| (c.name().to_owned(), w as f64)).collect(),
+        weights: model.features.iter().cloned().zip(model.weights.iter().copied()).collect(),
     })
 }

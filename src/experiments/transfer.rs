@@ -478,10 +478,10 @@ pub fn markdown(r: &Report, d: &Design) -> String {
     }
     if let Some(dl) = &r.day_level {
         let f = |v: Option<f64>| v.map_or("n/a".into(), |v| format!("{v:.3}"));
-        let _ = writeln!(s, "\nDay-level skill on `{}`: accident days against all other December-April days of {} regions (nearest regional weather point), logistic regression on the day's weather features, trained before winter {} and tested from it ({} train / {} test region-days; bootstrap over days).\n", r.source, dl.regions, dl.test_from_winter, dl.train_days, dl.test_days);
+        let _ = writeln!(s, "\nDay-level skill on `{}`: accident days against all other December-April days of {} regions (nearest regional weather point), the daily product's hazard model (the day's weather and calendar), fitted before winter {} and tested from it ({} train / {} test region-days; bootstrap over days).\n", r.source, dl.regions, dl.test_from_winter, dl.train_days, dl.test_days);
         let _ = writeln!(s, "| score | positives / days | ROC-AUC | 95% CI | PR-AUC |\n|---|---|---|---|---|");
         for (name, sc, c) in [
-            ("weather model", &dl.model, dl.model_roc_auc_ci95),
+            ("hazard model", &dl.model, dl.model_roc_auc_ci95),
             ("72 h new snow alone", &dl.new_snow_72h, dl.new_snow_72h_roc_auc_ci95),
         ] {
             let _ = writeln!(

@@ -149,6 +149,13 @@ impl HazardModel {
         sigmoid(self.bias + self.weights.iter().zip(&z).map(|(w, v)| w * v).sum::<f64>())
     }
 
+    /// Fits the model on the region-days `idx` of `days`, standardised by `climatology` ([`fit`]); its alert threshold
+    /// is set apart, from the site's climatology days.
+    pub fn fit(days: &Days, idx: &[usize], climatology: Climatology, fitted_on: String) -> HazardModel {
+        let (weights, bias) = fit(days, idx, &climatology);
+        HazardModel { features: input_names(), weights, bias, climatology, alert_threshold: f64::NAN, fitted_on }
+    }
+
     /// The same model standardised by another site's climatology (transfer).
     pub fn for_site(&self, climatology: Climatology) -> HazardModel {
         HazardModel { climatology, ..self.clone() }

@@ -63,22 +63,14 @@ pub fn hazard_unit(site: &Site, held_back_from: i32, store: &Store, from: Option
                     ),
                 });
             }
-            let (weights, bias) = hazard::fit(days, &idx, &climatology);
-            let m = HazardModel {
-                features: hazard::input_names(),
-                weights,
-                bias,
-                climatology,
-                alert_threshold: f64::NAN,
-                fitted_on: format!(
-                    "{}: {} region-days of winters before {held_back_from}/{} ({} with a recorded accident)",
-                    site.id,
-                    idx.len(),
-                    (held_back_from + 1) % 100,
-                    idx.iter().filter(|&&i| days.y[i]).count()
-                ),
-            };
-            m
+            let fitted_on = format!(
+                "{}: {} region-days of winters before {held_back_from}/{} ({} with a recorded accident)",
+                site.id,
+                idx.len(),
+                (held_back_from + 1) % 100,
+                idx.iter().filter(|&&i| days.y[i]).count()
+            );
+            HazardModel::fit(days, &idx, climatology, fitted_on)
         }
         Some(source) => {
             let parent = HazardModel::load(&store.hazard(source)).map_err(|e| RunError::Reference(e.to_string()))?;

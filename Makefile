@@ -81,7 +81,7 @@ bench-predict: setup ## P2: tiled inference on 1k-4k px grids (8k: AVARISK_BENCH
 PROFILE ?= debug
 TORCH_VARIANT ?= cpu
 IMAGE ?= registry.example.org/avarisk:latest
-.PHONY: dist test-dist image
+.PHONY: dist test-dist image test-image
 
 dist: setup ## dist/avarisk/ (bin/, lib/ with libtorch, share/avarisk/) and its tarball, from target/debug (PROFILE=release: target/release)
 	$(CARGO) build --locked $(if $(filter release,$(PROFILE)),--release)
@@ -96,3 +96,6 @@ image: ## the container image $(IMAGE) from Containerfile with podman or buildah
 	elif command -v buildah >/dev/null; then set -x; buildah bud --build-arg TORCH_VARIANT=$(TORCH_VARIANT) -f Containerfile -t $(IMAGE) .; \
 	elif docker info >/dev/null 2>&1; then set -x; docker build --build-arg TORCH_VARIANT=$(TORCH_VARIANT) -f Containerfile -t $(IMAGE) .; \
 	else echo "image: cannot build $(IMAGE): neither podman nor buildah is installed (apt-get install podman) and no docker daemon answers" >&2; exit 1; fi
+
+test-image: ## the Containerfile's runtime stage from dist/avarisk/ (make dist; DIST_TREE=...) on a local bookworm base, no registry: ldd, info, the daily stage
+	DEMO_ROOT=$(DEMO_ROOT) scripts/image-test.sh

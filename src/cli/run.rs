@@ -150,7 +150,9 @@ impl Run {
         if opts.dates.len() > 1 {
             // A range: the season at a glance, per site, from what was published.
             for site in plan.sites.iter().filter(|s| opts.sites.is_empty() || opts.sites.contains(&s.id)) {
-                if let Some((csv, png)) = crate::publish::series::write_site(&ctx.store, &site.id, &opts.dates)? {
+                let publish = pipeline.stage::<crate::config::PublishStage>();
+                if let Some((csv, png)) = crate::publish::series::publish_site(&ctx.store, site, publish, &opts.dates)?
+                {
                     println!("season of {}: {} and {}", site.id, csv.display(), png.display());
                 }
             }

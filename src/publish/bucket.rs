@@ -24,6 +24,9 @@
 //! plain `http://` is allowed only when the endpoint URL says `http://`. Requests are path-style
 //! (`<endpoint>/<bucket>/<key>`) unless `AWS_VIRTUAL_HOSTED_STYLE_REQUEST=true`.
 //!
+//! Site-level files written after a range run (the season series, [`super::series`]) go up with
+//! [`upload_site_files`], beside the collection: one PUT each, no pointer names them.
+//!
 //! **Failure injection** for tests and drills: `fail_after = Some(n)`, or the environment variable
 //! `AVARISK_S3_FAIL_AFTER=<n>` (read by [`upload_day`] only when `fail_after` is `None`), makes the upload fail in
 //! place of its `n+1`-th PUT.
@@ -194,6 +197,20 @@ pub fn upload_day(
     rt.block_on(async {
         let mut up = Uploader { objects: conn.open()?, target: &conn.target, fail_after, done: 0, bytes: 0 };
         up.day_and_pointers(store, site, date).await
+    })
+}
+
+/// Uploads files of `site`'s published folder (the season series) to `<prefix>/<site>/<file name>`; returns how many.
+pub fn upload_site_files(conn: &Connection, site: &str, files: &[&std::path::Path]) -> Result<usize, BucketError> {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(BucketError::Runtime)?;
+    rt.block_on(async {
+        let mut up = Uploader { objects: conn.open()?, target: &conn.target, fail_after: None, done: 0, bytes: 0 };
+        for path in files {
+            let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let body = tokio::fs::read(path).await.map_err(|source| local(path, source))?;
+            up.put(&up.target.key(&[site, &name]), body, content_type(&name)).await?;
+        }
+        Ok(up.done)
     })
 }
 

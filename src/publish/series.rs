@@ -1,13 +1,15 @@
 //! The season at a glance: after `avarisk run daily --from D1 --to D2`, each site's published days of the range as
 //! one time series (`<root>/published/<site>/season.csv`: date, hazard, alert threshold, share of the site in each
 //! risk class, alert) and a plot of the hazard with the days of recorded accidents marked (`season.png`). Read back
-//! from the published STAC Items, so the series shows exactly what was published.
+//! from the published STAC Items, so the series shows exactly what was published. Where the site's maps go to object
+//! storage, both files are uploaded beside its collection ([`publish_site`]).
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use chrono::NaiveDate;
 
 use super::{PublishError, ITEM_JSON};
+use crate::config::{PublishStage, Site};
 use crate::store::Store;
 
 /// File names in `<root>/published/<site>/`.
@@ -35,6 +37,22 @@ pub fn write_site(store: &Store, site: &str, dates: &[NaiveDate]) -> Result<Opti
         .map(|e| e.into_iter().map(|e| e.date).collect())
         .unwrap_or_default();
     write(store, site, &read(store, site, dates, &accidents)?)
+}
+
+/// [`write_site`], then the two files uploaded beside the site's collection in the bucket where `publish` (the
+/// pipeline's publish stage) sends the site's maps.
+pub fn publish_site(
+    store: &Store,
+    site: &Site,
+    publish: Option<&PublishStage>,
+    dates: &[NaiveDate],
+) -> Result<Option<(PathBuf, PathBuf)>, super::bucket::BucketError> {
+    let written = write_site(store, &site.id, dates)?;
+    if let (Some((csv, png)), Some(target)) = (&written, publish.and_then(|p| p.target_for(site))) {
+        let conn = super::bucket::Connection::from_env(target);
+        super::bucket::upload_site_files(&conn, &site.id, &[csv, png])?;
+    }
+    Ok(written)
 }
 
 /// Reads the published Items of `site` for `dates` (days not published are left out).

@@ -4,13 +4,14 @@
 //! Two days of the synthetic site of `publish.rs` are published and uploaded; the upload of a third is made to fail
 //! after three objects (`fail_after`, the library side of `AVARISK_S3_FAIL_AFTER`): the pointers must still name
 //! day 2 and day 2's objects must be untouched, for the bucket and for `avarisk serve --from`; a rerun completes
-//! day 3. Without the venv or moto the test says why and skips.
+//! day 3. The season series of a range goes up beside the collection. Without the venv or moto the test says why and skips.
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use avarisk::publish::bucket::{upload_day, BucketError, Connection, Target};
+use avarisk::publish::bucket::{upload_day, upload_site_files, BucketError, Connection, Target};
+use avarisk::publish::series;
 use avarisk::publish::{COLLECTION_JSON, ITEM_JSON};
 use object_store::ObjectStoreExt;
 
@@ -186,6 +187,13 @@ fn a_failed_upload_leaves_the_bucket_on_the_previous_day_and_a_rerun_completes()
     assert_eq!(latest_in_bucket(&conn), "2021-02-15");
     let collection = object(&conn, &format!("{SITE}/{COLLECTION_JSON}")).unwrap();
     assert_eq!(collection, std::fs::read(store.published_site(SITE).join(COLLECTION_JSON)).unwrap());
+    // The season series of the two days goes up beside the collection.
+    let (csv, png) = series::write_site(&store, SITE, &[d(14), d(15)]).unwrap().expect("two published days");
+    assert_eq!(upload_site_files(&conn, SITE, &[&csv, &png]).unwrap(), 2);
+    for path in [&csv, &png] {
+        let name = path.file_name().unwrap().to_string_lossy();
+        assert_eq!(object(&conn, &format!("{SITE}/{name}")).unwrap(), std::fs::read(path).unwrap(), "{name}");
+    }
 
     // Day 3 fails after three of its objects: the pointers still name day 2, day 2 is intact, day 3 has no item.
     site.publish(d(16), false, &params).unwrap();

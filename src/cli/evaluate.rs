@@ -10,6 +10,7 @@ use clap::Args;
 use super::{find_site, stage::stage_result, Ctx};
 use crate::config::{Stage, HELD_BACK_FROM};
 use crate::evaluate::{season, MapDesign};
+use crate::ingest::observations;
 use crate::pipeline::RunContext;
 use crate::predict::PredictParams;
 use crate::{experiments, train};
@@ -149,6 +150,10 @@ pub struct Verify {
     /// Read weather from the cache and recorded answers only.
     #[arg(long)]
     offline: bool,
+    /// Score the avalanche records of this file instead of the site's own (read with the column mapping of the
+    /// site's first `[[observations]]` entry): later winters are verified without re-onboarding.
+    #[arg(long)]
+    events: Option<PathBuf>,
     /// Also write a report here: verify.md, verify.json, reliability.png, season.png.
     #[arg(long)]
     report: Option<PathBuf>,
@@ -164,7 +169,13 @@ impl Verify {
             stage_result(&plan, &ctx.store, "daily", &self.site, Stage::Weather(Default::default()), &when)?;
         weather.with_context(|| format!("site `{site}`, stage `{stage}`"))?;
         let s = find_site(&plan, &self.site)?;
-        let v = season::verify(&season::season(s, &ctx.store, winters.0, winters.1).map_err(anyhow::Error::msg)?);
+        let mut days = season::season(s, &ctx.store, winters.0, winters.1).map_err(anyhow::Error::msg)?;
+        if let Some(file) = &self.events {
+            let (events, reports, _) = observations::read_events(&observations::with_records(s, file)?)?;
+            reports.iter().for_each(|r| print!("{r}"));
+            days.events = season::of_winters(events, winters.0, winters.1);
+        }
+        let v = season::verify(&days);
         print!("{}", season::markdown(&v, &s.id, winters));
         if let Some(dir) = &self.report {
             println!("report: {}", experiments::report::write_season(&v, &s.id, winters, dir)?.display());

@@ -177,12 +177,14 @@ pub fn season(
         ));
     }
     let maps = crate::predict::day::site_maps(site, store, &Default::default(), &points).map_err(|e| e.to_string())?;
-    let events = crate::ingest::observations::load_events(&store.events(&site.id))
-        .map_err(|e| e.to_string())?
-        .into_iter()
-        .filter(|e| (from_winter..=to_winter).contains(&crate::dataset::winter_of(e.date)))
-        .collect();
+    let events = crate::ingest::observations::load_events(&store.events(&site.id)).map_err(|e| e.to_string())?;
+    let events = of_winters(events, from_winter, to_winter);
     Ok(Season { maps, days, hazard, snow_72h, events, alert_threshold: model.alert_threshold })
+}
+
+/// The events of the winters `from_winter..=to_winter`.
+pub fn of_winters(events: Vec<Event>, from_winter: i32, to_winter: i32) -> Vec<Event> {
+    events.into_iter().filter(|e| (from_winter..=to_winter).contains(&crate::dataset::winter_of(e.date))).collect()
 }
 
 /// Runs the verification (see the module doc).

@@ -153,14 +153,7 @@ pub fn evaluate_records(
 ) -> Result<(String, Evaluation), RunError> {
     let mut plan = plan.clone();
     let s = plan.sites.iter_mut().find(|s| s.id == site).ok_or_else(|| RunError::Site(site.into()))?;
-    let Some(reader) = s.observations.first().cloned() else {
-        return Err(RunError::Report(format!(
-            "{}: no [[observations]] entry to read {} with; add one (format, CRS, columns)",
-            s.file.display(),
-            records.display()
-        )));
-    };
-    s.observations = vec![crate::config::ObservationSource { path: records.to_owned(), ..reader }];
+    *s = crate::ingest::observations::with_records(s, records).map_err(|e| RunError::Report(e.to_string()))?;
     let io = |path: &Path| {
         let path = path.display().to_string();
         move |source| RunError::Io { path, source }

@@ -108,6 +108,33 @@ fn verify_scores_the_daily_product_over_a_winter_and_prints_the_class_table() {
     for png in ["reliability.png", "season.png"] {
         assert!(report.join(png).exists());
     }
+    // Records of another file (a later winter's, as a user would score one): read with the site's own mapping, the
+    // site's store untouched. The site's own file gives the same verification; the part before February fewer events.
+    let events_table = std::fs::read(root.join("sites/tyrol-west/observations/events.parquet")).unwrap();
+    let records = repo().join("sites/tyrol-west/observations/incidents_tirol_processed.csv");
+    let with_events = |file: &Path, dir: &str| {
+        let json = root.join(dir).join("verify.json");
+        let extra =
+            ["--offline", "--events", file.to_str().unwrap(), "--report", json.parent().unwrap().to_str().unwrap()];
+        let o = avarisk(project.path(), &[&args[..], &extra].concat());
+        assert!(o.status.success(), "{}", text(&o));
+        serde_json::from_str::<serde_json::Value>(&std::fs::read_to_string(json).unwrap()).unwrap()
+    };
+    assert_eq!(with_events(&records, "verify-file")["same_cell"], v["same_cell"]);
+    let text_all = std::fs::read_to_string(&records).unwrap();
+    let date_col = text_all.lines().next().unwrap().split(',').position(|c| c == "date").unwrap();
+    let early: String = text_all
+        .lines()
+        .enumerate()
+        .filter(|(i, l)| *i == 0 || l.split(',').nth(date_col).is_some_and(|d| d < "2021-02-01"))
+        .map(|(_, l)| format!("{l}\n"))
+        .collect();
+    let early_file = project.path().join("early.csv");
+    std::fs::write(&early_file, early).unwrap();
+    let early_events = with_events(&early_file, "verify-early")["same_cell"]["events"].as_u64().unwrap();
+    let all_events = v["same_cell"]["events"].as_u64().unwrap();
+    assert!(early_events > 0 && early_events < all_events, "{early_events} of {all_events}");
+    assert_eq!(std::fs::read(root.join("sites/tyrol-west/observations/events.parquet")).unwrap(), events_table);
     // A site whose weather the store lacks for a winter is refused with the command to run.
     let o = avarisk(
         project.path(),

@@ -53,7 +53,7 @@ mod record;
 pub mod report;
 mod table;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use chrono::NaiveDate;
 use tracing::{info, warn};
@@ -118,6 +118,8 @@ pub enum ObservationError {
     NoTable { path: PathBuf },
     #[error("cannot {action} {path}: {source}")]
     Table { action: &'static str, path: PathBuf, source: Box<polars::error::PolarsError> },
+    #[error("{site}: no [[observations]] entry to read {path} with; add one (format, CRS, columns)")]
+    NoMapping { site: PathBuf, path: PathBuf },
     #[error(transparent)]
     Geo(#[from] GeoError),
 }
@@ -155,6 +157,16 @@ pub fn read_events(site: &Site) -> Result<SiteObservations, ObservationError> {
         reports.push(file.report);
     }
     Ok((events, reports, weather))
+}
+
+/// `site` reading `records` instead of its own files, with the column mapping of its first `[[observations]]` entry:
+/// how records of a new winter are scored without touching the site's store.
+pub fn with_records(site: &Site, records: &Path) -> Result<Site, ObservationError> {
+    let Some(reader) = site.observations.first().cloned() else {
+        return Err(ObservationError::NoMapping { site: site.file.clone(), path: records.to_owned() });
+    };
+    let observations = vec![crate::config::ObservationSource { path: records.to_owned(), ..reader }];
+    Ok(Site { observations, ..site.clone() })
 }
 
 pub fn ingest(site: &Site, store: &Store) -> Result<ObservationSummary, ObservationError> {

@@ -8,8 +8,8 @@ use serde::de::DeserializeOwned;
 use super::*;
 use crate::config::parse::parse_strict;
 
-/// Pretrained on its own records. No case edits it: while it has errors, its target is told it does not exist (see
-/// `an_invalid_source_site_is_not_reported_missing`).
+/// Pretrained on its own records. The rule cases edit the target; an error of the source's own is reported for the
+/// source alone (`an_invalid_source_site_is_not_reported_missing`).
 const SOURCE: &str = r#"
 id = "source"
 name = "Source"

@@ -1,6 +1,6 @@
-//! Benchmark P3: training throughput (patches per second) of avarisk's U-Net against a PyTorch-Python script of the
+//! Benchmark P3: training throughput (training windows per second) of avarisk's U-Net against a PyTorch-Python script of the
 //! same architecture, initial weights, batch, optimizer and data (`benches/train_pytorch.py`, run with the venv's
-//! torch), in the same run. Data: the Swiss source site's patches (onboarded once into target/bench-data). Prints
+//! torch), in the same run. Data: the Swiss source site's training windows (onboarded once into target/bench-data). Prints
 //! both rates (epochs after the first) and the ratio (target >= 0.95). Run with `make bench-train`.
 use std::path::PathBuf;
 use std::process::Command;
@@ -58,9 +58,13 @@ fn main() {
     let theirs: f64 = words.last().and_then(|v| v.parse().ok()).expect("samples_per_s in the output");
     let threads = words.get(1).copied().unwrap_or("?");
 
-    println!("P3 training throughput: {} patches of 14 x 32 x 32, batch {BATCH}, epochs 2..{EPOCHS}", samples.len());
-    println!("  avarisk (tch, {} threads)   {ours:>8.0} patches/s", tch::get_num_threads());
-    println!("  PyTorch (torch, {threads} threads) {theirs:>8.0} patches/s");
+    let shape = x.size();
+    println!(
+        "P3 training throughput: {} windows of {} x {} x {}, batch {BATCH}, epochs 2..{EPOCHS}",
+        shape[0], shape[1], shape[2], shape[3]
+    );
+    println!("  avarisk (tch, {} threads)   {ours:>8.1} windows/s", tch::get_num_threads());
+    println!("  PyTorch (torch, {threads} threads) {theirs:>8.1} windows/s");
     let ratio = ours / theirs;
     println!(
         "  ratio avarisk/PyTorch = {ratio:.3} (target >= 0.95: {})",

@@ -178,6 +178,9 @@ pub(super) fn compile_site(file: &Path, rs: &RawSite, e: &mut Errors) -> Option<
             }
         },
     });
+    if rs.model.as_ref().is_some_and(|m| m.from.is_none() && m.mode.is_some()) {
+        e.push("model.mode", "a source site trains on its own records: `mode` is for a site with `from`; remove it");
+    }
     if model.as_ref().and_then(|m| m.from.as_deref()) == Some(rs.id.as_str()) {
         e.push("model.from", "a site cannot start from its own bundle: leave `from` out for a source site");
     }

@@ -336,6 +336,7 @@ fn site_rules() {
             &[("reference[0].kind", "not a known layer kind")],
         ),
         ("target", r#"mode = "freeze""#, r#"mode = "frozen""#, &[("model.mode", "`frozen` is not a mode")]),
+        ("source", "[model]\n", "[model]\nmode = \"full\"\n", &[("model.mode", "`mode` is for a site with `from`")]),
         ("target", r#"from = "source""#, r#"from = "target""#, &[("model.from", "cannot start from its own bundle")]),
         ("target", r#"from = "source""#, r#"from = "nowhere""#, &[("model.from", "no site `nowhere` is configured")]),
         ("target", r#"from = "source""#, r#"from = "stations""#, &[("model.from", "`stations` is not a source site")]),

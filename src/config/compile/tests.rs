@@ -445,7 +445,7 @@ fn weather_rules() {
         (
             "stations",
             "elevation_m = 1560.0",
-            "elevation_m = 1560.0\n[[weather.stations]]\nid = \"davos-2\"\npath = \"weather/imis.csv\"\n\
+            "elevation_m = 1560.0\n[[weather.stations]]\nid = \"davos-2\"\npath = \"./weather/imis.csv\"\n\
              code = \"davos\"\nlatitude = 46.8\nlongitude = 9.836\nelevation_m = 1560.0",
             &[("weather.stations[1].code", "`davos` names another station of weather/imis.csv")],
         ),

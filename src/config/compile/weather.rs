@@ -119,10 +119,12 @@ pub(super) fn compile_weather(
                     e.push(format!("weather.stations[{i}].id"), format!("`{}` is used twice", st.id));
                 }
                 let code = st.code.clone().unwrap_or_else(|| st.id.clone());
-                if !codes.insert((st.path.clone(), code.clone())) {
+                // By the file's normalised path: `weather/a.csv` and `./weather/a.csv` are one file.
+                let file = normalize(Path::new(&st.path));
+                if !codes.insert((file.clone(), code.clone())) {
                     e.push(
                         format!("weather.stations[{i}].code"),
-                        format!("`{code}` names another station of {} too", st.path),
+                        format!("`{code}` names another station of {} too", file.display()),
                     );
                 }
                 check_point(format!("weather.stations[{i}]"), &st.id, st.latitude, st.longitude, e);

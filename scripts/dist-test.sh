@@ -13,6 +13,7 @@
 # site, 1 training epoch: ~30 s on 2 cores). DIST_TEST_ONBOARD=1 forces the onboarding. KEEP=1 keeps the temp dir.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/onboarded-store.sh
 t0=$SECONDS
 site=tyrol-west        # the smallest bundled site with a model (avawog has none, so its daily run predicts nothing)
 date=2021-02-15
@@ -77,13 +78,9 @@ echo "dist-test: info ok, $(cat "$tmp"/ld-debug.* | grep -c 'calling init:') lib
 
 # A store holding the site's onboarded outputs.
 store="$tmp/onboarded"
-if [ "${DIST_TEST_ONBOARD:-0}" != 1 ] && [ -f "$demo_root/bundles/$site/bundle.json" ] && [ -f "$demo_root/sites/$site/hazard.json" ] \
-   && [ -f "$demo_root/sites/$site/terrain/features.tif" ] && [ -f "$demo_root/sites/$site/terrain/dem.tif" ]; then
+if [ "${DIST_TEST_ONBOARD:-0}" != 1 ] && has_onboarded "$demo_root" "$site"; then
   echo "dist-test: store: $site's onboarded outputs from $demo_root (bundle, terrain, records, hazard)"
-  mkdir -p "$store/bundles" "$store/sites/$site"
-  cp -a "$demo_root/bundles/$site" "$store/bundles/"
-  cp -a "$demo_root/sites/$site/terrain" "$demo_root/sites/$site/hazard.json" "$store/sites/$site/"
-  if [ -d "$demo_root/sites/$site/observations" ]; then cp -a "$demo_root/sites/$site/observations" "$store/sites/$site/"; fi
+  copy_onboarded "$demo_root" "$site" "$store"
 else
   # A throwaway copy of the project in which the site is its own source (no Swiss pretraining: 7 min at 10 epochs)
   # and trains 1 epoch: the bundle is a stand-in, the daily run below uses the unpacked project unchanged.

@@ -26,6 +26,7 @@
 # (the quick onboarding even when $DEMO_ROOT has the outputs), KEEP=1 (keep the temp dir).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/onboarded-store.sh
 t0=$SECONDS
 site=tyrol-west
 date=2021-02-15
@@ -152,13 +153,9 @@ grep -q '^gdal ' <<<"$info" && grep -q 'libtorch device Cpu' <<<"$info" || fail 
 echo "image-test: info ok ($mode), ldd resolves every library ($(grep -c '=>' <<<"$ldd_out"), libtorch from /opt/avarisk/lib)"
 
 store="$tmp/onboarded"
-if [ "${IMAGE_TEST_ONBOARD:-0}" != 1 ] && [ -f "$demo_root/bundles/$site/bundle.json" ] && [ -f "$demo_root/sites/$site/hazard.json" ] \
-   && [ -f "$demo_root/sites/$site/terrain/features.tif" ] && [ -f "$demo_root/sites/$site/terrain/dem.tif" ]; then
+if [ "${IMAGE_TEST_ONBOARD:-0}" != 1 ] && has_onboarded "$demo_root" "$site"; then
   echo "image-test: store: $site's onboarded outputs from $demo_root (bundle, terrain, records, hazard)"
-  mkdir -p "$store/bundles" "$store/sites/$site"
-  cp -a "$demo_root/bundles/$site" "$store/bundles/"
-  cp -a "$demo_root/sites/$site/terrain" "$demo_root/sites/$site/hazard.json" "$store/sites/$site/"
-  if [ -d "$demo_root/sites/$site/observations" ]; then cp -a "$demo_root/sites/$site/observations" "$store/sites/$site/"; fi
+  copy_onboarded "$demo_root" "$site" "$store"
 else
   # In the image, with a quick copy of the project mounted into the output root: its own records, 1 epoch.
   echo "image-test: store: onboarding $site in the image (own records, 1 epoch; ~30 s)"

@@ -169,7 +169,7 @@ impl Verify {
             stage_result(&plan, &ctx.store, "daily", &self.site, Stage::Weather(Default::default()), &when)?;
         weather.with_context(|| format!("site `{site}`, stage `{stage}`"))?;
         let s = find_site(&plan, &self.site)?;
-        let mut days = season::season(s, &ctx.store, winters.0, winters.1).map_err(anyhow::Error::msg)?;
+        let mut days = season::season(&plan, s, &ctx.store, winters.0, winters.1).map_err(anyhow::Error::msg)?;
         if let Some(file) = &self.events {
             let (events, reports, _) = observations::read_events(&observations::with_records(s, file)?)?;
             reports.iter().for_each(|r| print!("{r}"));
@@ -177,6 +177,16 @@ impl Verify {
         }
         let v = season::verify(&days);
         print!("{}", season::markdown(&v, &s.id, winters));
+        if v.same_cell.events == 0 {
+            println!(
+                "note: the records hold no event of winters {}/{:02} to {}/{:02} on the site's grid: nothing to score \
+                 the map against; pass those winters' records with `--events FILE`",
+                winters.0,
+                (winters.0 + 1) % 100,
+                winters.1,
+                (winters.1 + 1) % 100
+            );
+        }
         if let Some(dir) = &self.report {
             println!("report: {}", experiments::report::write_season(&v, &s.id, winters, dir)?.display());
         }

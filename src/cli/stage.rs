@@ -149,7 +149,7 @@ pub(super) fn stage_result(
         .and_then(|p| p.stages.iter().find(|s| s.name() == default.name()).cloned())
         .unwrap_or(default);
     let site = find_site(plan, site)?;
-    Ok((site.id.clone(), stage.name(), pipeline::run_stage(site, &stage, store, when)))
+    Ok((site.id.clone(), stage.name(), pipeline::run_stage(plan, site, &stage, store, when)))
 }
 
 fn labels(ctx: &Ctx, pipeline: &str, site: &str, date: NaiveDate) -> anyhow::Result<ExitCode> {

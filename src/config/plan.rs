@@ -275,11 +275,9 @@ pub enum Stage {
     WeatherFeatures(WeatherFeatureParams),
     /// Onboarding: give each site with a `[model]` its bundle (`sites` of the stage is unused).
     Model(TrainStage),
-    /// Onboarding: give each site with a `[model]` its day-level hazard model (winters from `held_back_from` on are
-    /// never fitted on).
-    Hazard {
-        held_back_from: i32,
-    },
+    /// Onboarding: give each site with a `[model]` its day-level hazard model, fitted on every winter its records
+    /// span (`avarisk verify` scores each of those winters with a model fitted without it).
+    Hazard,
     Predict(PredictParams),
     Publish(PublishStage),
 }
@@ -322,7 +320,7 @@ impl Stage {
             Stage::Weather(_) => "weather",
             Stage::WeatherFeatures(_) => "weather_features",
             Stage::Model(_) => "model",
-            Stage::Hazard { .. } => "hazard",
+            Stage::Hazard => "hazard",
             Stage::Predict(_) => "predict",
             Stage::Publish(_) => "publish",
         }

@@ -355,10 +355,10 @@ pub enum RawStage {
         #[serde(default)]
         max_gap_days: Option<u32>,
     },
-    /// Give each site with a `[model]` its day-level hazard model: fitted on a source site's region-days, carried to
-    /// target sites with their own climatology.
+    /// Give each site with a `[model]` its day-level hazard model: fitted on a source site's region-days of every
+    /// winter its records span, carried to target sites with their own climatology.
     Hazard {
-        /// Winters from this one on are never fitted on. Default 2018.
+        /// No longer a setting (an error naming the change): `avarisk verify` leaves each verified winter out.
         #[serde(default)]
         held_back_from: Option<i32>,
     },

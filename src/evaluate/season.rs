@@ -41,7 +41,10 @@ pub struct Season {
     pub snow_72h: Vec<Vec<f32>>,
     /// The recorded events of those winters (any cell; those on invalid cells count for alert days only).
     pub events: Vec<Event>,
-    pub alert_threshold: f64,
+    /// Per day, the alert threshold of the model that scored it.
+    pub alert_threshold: Vec<f64>,
+    /// Per winter, the model that scored it ([`crate::hazard::site::for_winter`]), for people.
+    pub models: Vec<(i32, String)>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -84,7 +87,10 @@ pub struct Verification {
     pub observed_events: usize,
     /// The site's highest hazard per day, and whether an accident was recorded (the season plot).
     pub daily_hazard: Vec<(NaiveDate, f64, bool)>,
+    /// The alert threshold (the median of the scoring models', which differ little).
     pub alert_threshold: f64,
+    /// Per winter, the hazard model that scored it.
+    pub models: Vec<(i32, String)>,
 }
 
 /// Each region's valid susceptibilities, sorted, with prefix sums.
@@ -139,19 +145,33 @@ pub fn weather_window(from_winter: i32, to_winter: i32) -> Option<(NaiveDate, Na
 }
 
 /// The season of `site` over the winters `from_winter..=to_winter` (December-April), from the store: the daily
-/// weather (ingest it first: `avarisk verify` does), the bundle's susceptibility map and hazard model, the events.
+/// weather (ingest it first: `avarisk verify` does), the bundle's susceptibility map, the events, and for each winter
+/// a hazard model that never saw its records: the published one, or one fitted without that winter
+/// ([`crate::hazard::site::for_winter`]).
 pub fn season(
+    plan: &crate::config::Plan,
     site: &crate::config::Site,
     store: &crate::store::Store,
     from_winter: i32,
     to_winter: i32,
 ) -> Result<Season, String> {
     use crate::features::weather::Channel;
-    let model = crate::hazard::HazardModel::load(&store.hazard(&site.id)).map_err(|e| e.to_string())?;
+    let published = crate::hazard::HazardModel::load(&store.hazard(&site.id)).map_err(|e| e.to_string())?;
+    let source = match site.model.as_ref().and_then(|m| m.from.as_deref()) {
+        None => None,
+        Some(id) => {
+            Some(plan.site(id).ok_or_else(|| format!("site `{}`: its source `{id}` is not configured", site.id))?)
+        }
+    };
+    let mut models = std::collections::BTreeMap::new();
+    for w in from_winter..=to_winter {
+        let m = crate::hazard::site::for_winter(site, store, source, &published, w).map_err(|e| e.to_string())?;
+        models.insert(w, m);
+    }
     let rows = crate::ingest::weather::store::load(&store.weather(&site.id)).map_err(|e| e.to_string())?;
     let snow_col = crate::dataset::days::DAY_FEATURES.iter().position(|c| *c == Channel::NewSnow72h).expect("listed");
     let mut points: Vec<(String, f64, f64)> = Vec::new();
-    let (mut days, mut hazard, mut snow_72h) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut days, mut hazard, mut snow_72h, mut alert_threshold) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let mut day = NaiveDate::from_ymd_opt(from_winter, 12, 1).expect("valid");
     let end = NaiveDate::from_ymd_opt(to_winter + 1, 4, 30).expect("valid");
     while day <= end {
@@ -162,7 +182,9 @@ pub fn season(
                 }
                 let by_point = |id: &str| features.iter().find(|p| p.id == id).map(|p| p.x);
                 let x: Vec<Option<[f32; 7]>> = points.iter().map(|(id, ..)| by_point(id)).collect();
+                let model = &models[&crate::dataset::winter_of(day)];
                 hazard.push(x.iter().map(|x| x.map_or(f64::NAN, |x| model.hazard(&x, day))).collect());
+                alert_threshold.push(model.alert_threshold);
                 snow_72h.push(x.iter().map(|x| x.map_or(f32::NAN, |x| x[snow_col])).collect());
                 days.push(day);
             }
@@ -179,7 +201,8 @@ pub fn season(
     let maps = crate::predict::day::site_maps(site, store, &Default::default(), &points).map_err(|e| e.to_string())?;
     let events = crate::ingest::observations::load_events(&store.events(&site.id)).map_err(|e| e.to_string())?;
     let events = of_winters(events, from_winter, to_winter);
-    Ok(Season { maps, days, hazard, snow_72h, events, alert_threshold: model.alert_threshold })
+    let models = models.into_iter().map(|(w, m)| (w, m.fitted_on)).collect();
+    Ok(Season { maps, days, hazard, snow_72h, events, alert_threshold, models })
 }
 
 /// The events of the winters `from_winter..=to_winter`.
@@ -244,7 +267,7 @@ pub fn verify(s: &Season) -> Verification {
     // Alerts, per site-day.
     let accident: Vec<bool> = s.days.iter().map(|d| s.events.iter().any(|e| e.date == *d)).collect();
     let max_hazard: Vec<f64> = s.hazard.iter().map(|h| h.iter().copied().fold(0.0, f64::max)).collect();
-    let alert: Vec<bool> = max_hazard.iter().map(|h| *h >= s.alert_threshold).collect();
+    let alert: Vec<bool> = max_hazard.iter().zip(&s.alert_threshold).map(|(h, t)| h >= t).collect();
     let snow_alert: Vec<bool> =
         s.snow_72h.iter().map(|v| v.iter().any(|x| x.is_finite() && *x >= SNOW_RULE_CM)).collect();
 
@@ -345,8 +368,15 @@ pub fn verify(s: &Season) -> Verification {
         expected_events: expected,
         observed_events: cell_days.len(),
         daily_hazard: s.days.iter().zip(&max_hazard).zip(&accident).map(|((d, h), a)| (*d, *h, *a)).collect(),
-        alert_threshold: s.alert_threshold,
+        alert_threshold: median(&s.alert_threshold),
+        models: s.models.clone(),
     }
+}
+
+fn median(v: &[f64]) -> f64 {
+    let mut v = v.to_vec();
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
 /// The verification as Markdown, ending with the `[danger]` table to paste into the site's site.toml.
@@ -362,6 +392,11 @@ pub fn markdown(v: &Verification, site: &str, (from, to): (i32, i32)) -> String 
         v.days,
         v.accident_days
     );
+    let _ = writeln!(s, "Hazard model of each winter (never fitted on that winter's records):\n");
+    for (w, fitted_on) in &v.models {
+        let _ = writeln!(s, "- {w}/{:02}: {fitted_on}", (w + 1) % 100);
+    }
+    s.push('\n');
     let c = &v.same_cell;
     let _ = writeln!(
         s,

@@ -4,7 +4,7 @@
 //!
 //! ```text
 //!  region-days (accident days against every other December-April day of the region, the source site's regional
-//!  exports) ──► inputs: the day's weather (DAY_FEATURES: new snow 24 h / 72 h / 7 d, air temperature mean and max,
+//!  exports, every winter its records span: [`site`]) ──► inputs: the day's weather (DAY_FEATURES: new snow 24 h / 72 h / 7 d, air temperature mean and max,
 //!  3-day warming, rain on snow) and its calendar (weekend, time of the season), standardised by each site's own
 //!  December-April climatology ──► logistic regression ──► hazard.json
 //! ```
@@ -34,6 +34,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::dataset::days::{point_days, Days, PointDay, DAY_FEATURES};
 use crate::features::weather::Channel;
+
+pub mod site;
 
 /// Calendar inputs after the weather features.
 pub const CALENDAR: [&str; 2] = ["weekend", "season"];
@@ -79,6 +81,8 @@ pub enum HazardError {
     File { path: String, message: String },
     #[error("no region-day to fit the hazard on: {0}")]
     Empty(String),
+    #[error("hazard: {0}")]
+    Data(String),
 }
 
 /// A site's December-April climatology of the day features: what standardises them.
@@ -136,6 +140,10 @@ pub struct HazardModel {
     pub alert_threshold: f64,
     /// What it was fitted on, for people.
     pub fitted_on: String,
+    /// The winters (year of their October) whose records it was fitted on: `avarisk verify` scores these with a
+    /// model fitted without them ([`site::for_winter`]).
+    #[serde(default)]
+    pub winters: Vec<i32>,
 }
 
 fn sigmoid(z: f64) -> f64 {
@@ -153,7 +161,15 @@ impl HazardModel {
     /// is set apart, from the site's climatology days.
     pub fn fit(days: &Days, idx: &[usize], climatology: Climatology, fitted_on: String) -> HazardModel {
         let (weights, bias) = fit(days, idx, &climatology);
-        HazardModel { features: input_names(), weights, bias, climatology, alert_threshold: f64::NAN, fitted_on }
+        HazardModel {
+            features: input_names(),
+            weights,
+            bias,
+            climatology,
+            alert_threshold: f64::NAN,
+            fitted_on,
+            winters: Vec::new(),
+        }
     }
 
     /// The same model standardised by another site's climatology (transfer).
@@ -399,6 +415,7 @@ mod tests {
             climatology: clim,
             alert_threshold: 0.5,
             fitted_on: "test".into(),
+            winters: vec![],
         };
         let expected: f64 = d.x.iter().zip(&d.date).map(|(x, t)| m.hazard(x, *t)).sum();
         let observed = d.y.iter().filter(|y| **y).count() as f64;
@@ -422,6 +439,7 @@ mod tests {
             climatology: clim,
             alert_threshold: 0.5,
             fitted_on: String::new(),
+            winters: vec![],
         };
         let b = refit_intercept(&m, &d, &idx).unwrap();
         let m = HazardModel { bias: b, ..m };

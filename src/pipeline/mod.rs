@@ -81,7 +81,7 @@ fn rank(stage: &Stage) -> usize {
         Stage::Terrain(_) => 1,
         Stage::Observations(_) => 2,
         Stage::Model(_) => 3,
-        Stage::Hazard { .. } => 4,
+        Stage::Hazard => 4,
         Stage::Weather(_) => 5,
         Stage::WeatherFeatures(_) => 6,
         Stage::Predict(_) => 7,
@@ -97,7 +97,7 @@ pub fn dated(stage: &Stage) -> bool {
         | Stage::Terrain(_)
         | Stage::Observations(_)
         | Stage::Model(_)
-        | Stage::Hazard { .. }
+        | Stage::Hazard
         | Stage::Train(_) => false,
         Stage::Weather(_) | Stage::WeatherFeatures(_) | Stage::Predict(_) | Stage::Publish(_) => true,
     }
@@ -170,8 +170,8 @@ pub fn io(site: &Site, stage: &Stage, store: &Store, ctx: &RunContext) -> UnitIo
             }
             UnitIo { inputs, outputs: vec![store.bundle(id)], ..Default::default() }
         }
-        Stage::Hazard { .. } if site.model.is_none() => UnitIo::default(),
-        Stage::Hazard { .. } => {
+        Stage::Hazard if site.model.is_none() => UnitIo::default(),
+        Stage::Hazard => {
             let mut inputs = vec![Input::Path(store.events(id))];
             if let Ok(entries) = std::fs::read_dir(site.dir.join(crate::dataset::days::REGIONAL_DIR)) {
                 let mut files: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
@@ -246,8 +246,14 @@ pub(crate) fn run_weather(
     })
 }
 
-/// Runs one stage for one site; the message says what was written.
-pub fn run_stage(site: &Site, stage: &Stage, store: &Store, ctx: &RunContext) -> Result<StageReport, StageError> {
+/// Runs one stage for one site of `plan`; the message says what was written.
+pub fn run_stage(
+    plan: &Plan,
+    site: &Site,
+    stage: &Stage,
+    store: &Store,
+    ctx: &RunContext,
+) -> Result<StageReport, StageError> {
     use StageReport::{Done, NotApplicable};
     match stage {
         Stage::Dem(p) => {
@@ -280,12 +286,12 @@ pub fn run_stage(site: &Site, stage: &Stage, store: &Store, ctx: &RunContext) ->
         // Training spans sites and writes a bundle, not a site output.
         Stage::Train(_) => Err(StageError::input("train stages run with `avarisk train --pipeline NAME --out DIR`")),
         Stage::Model(p) => crate::train::onboard::model_unit(site, p, store).map(Done).map_err(classify),
-        Stage::Hazard { held_back_from } => {
+        Stage::Hazard => {
             if site.model.is_none() {
                 return Ok(NotApplicable("the site has no [model]"));
             }
             let from = site.model.as_ref().and_then(|m| m.from.as_deref());
-            crate::train::onboard::hazard_unit(site, *held_back_from, store, from).map(Done).map_err(classify)
+            crate::train::onboard::hazard_unit(plan, site, store, from).map(Done).map_err(classify)
         }
         Stage::Predict(p) => match predict::day::day_map(site, store, ctx.date, p).map_err(classify)? {
             None => Ok(NotApplicable("the site has no [model]")),

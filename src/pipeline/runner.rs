@@ -227,7 +227,7 @@ pub fn execute(plan: &Plan, pipeline: &Pipeline, store: &Store, opts: &RunOption
             // A target site's model starts from its source's bundle: source sites run first, and target units are
             // prepared after them, so their input hashes see the new source bundle.
             let waves: Vec<Vec<&Site>> = match stage {
-                Stage::Model(_) | Stage::Hazard { .. } => {
+                Stage::Model(_) | Stage::Hazard => {
                     let (sources, targets) = sites
                         .iter()
                         .copied()
@@ -260,7 +260,7 @@ pub fn execute(plan: &Plan, pipeline: &Pipeline, store: &Store, opts: &RunOption
                     if let Stage::Weather(_) = stage {
                         weather_units(&units, stage, store, &ctx, ledger, opts, &run_id)
                     } else {
-                        parallel_units(&units, stage, store, &ctx, ledger, opts, &run_id)
+                        parallel_units(plan, &units, stage, store, &ctx, ledger, opts, &run_id)
                     }
                 };
                 results.extend(wave_results);
@@ -415,7 +415,7 @@ fn site_config_for(site: &Site, stage: &Stage) -> Site {
         s.danger = None;
         s.publish = None;
     }
-    if !matches!(stage, Stage::Model(_) | Stage::Hazard { .. } | Stage::Predict(_) | Stage::Publish(_)) {
+    if !matches!(stage, Stage::Model(_) | Stage::Hazard | Stage::Predict(_) | Stage::Publish(_)) {
         s.model = None;
     }
     s
@@ -426,7 +426,9 @@ fn unit_span(u: &Prepared) -> Span {
 }
 
 /// Runs the units of one (non-weather) stage, `opts.jobs` sites at a time.
+#[allow(clippy::too_many_arguments)]
 fn parallel_units(
+    plan: &Plan,
     units: &[Prepared],
     stage: &Stage,
     store: &Store,
@@ -450,8 +452,10 @@ fn parallel_units(
         let outcome = match begin(u, ledger, opts, run_id) {
             Err(outcome) => outcome,
             Ok(()) => {
-                let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_stage(u.site, stage, store, ctx)))
-                    .unwrap_or_else(|p| Err(StageError::panic(p.as_ref())));
+                let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    run_stage(plan, u.site, stage, store, ctx)
+                }))
+                .unwrap_or_else(|p| Err(StageError::panic(p.as_ref())));
                 finish(u, ledger, r)
             }
         };

@@ -31,92 +31,18 @@ fn plan_of(site: &Site) -> Plan {
     Plan { sites: vec![site.clone()], pipelines: Default::default() }
 }
 
-/// The site's hazard model ([`crate::hazard`], [`Store::hazard`]): a source site's is fitted on its own region-days of
-/// the winters before `held_back_from` (its regional exports and records); a target's is its source's, standardised
-/// by the target's climatology, with the intercept re-fitted on the target's own days when they suffice.
-pub fn hazard_unit(site: &Site, held_back_from: i32, store: &Store, from: Option<&str>) -> Result<String, RunError> {
-    use crate::hazard::{self, Climatology, HazardModel};
-    let days = crate::dataset::days::site_days(site, store)?;
-    let climatology = days.as_ref().and_then(|(d, _)| Climatology::of(d));
-    let before = |d: &crate::dataset::days::Days| -> Vec<usize> {
-        (0..d.y.len()).filter(|&i| d.winter[i] < held_back_from).collect()
+/// Fits and saves the site's hazard model ([`crate::hazard::site::fit_site`], [`Store::hazard`]): a source site's on
+/// its region-days of every winter its records span; a target's is its source's (`from`, onboarded first),
+/// standardised by the target's climatology, with the intercept re-fitted on the target's own days when they suffice.
+pub fn hazard_unit(plan: &Plan, site: &Site, store: &Store, from: Option<&str>) -> Result<String, RunError> {
+    let source = match from {
+        None => None,
+        Some(id) => Some(plan.site(id).ok_or_else(|| RunError::Reference(format!("no site `{id}` configured")))?),
     };
-    let model = match from {
-        None => {
-            let (Some((days, _)), Some(climatology)) = (&days, climatology) else {
-                return Err(RunError::Empty {
-                    what: "hazard",
-                    hint: format!(
-                        "{}: a source site needs regional daily weather ({}/*.csv) to fit its day-level hazard",
-                        site.dir.display(),
-                        crate::dataset::days::REGIONAL_DIR
-                    ),
-                });
-            };
-            let idx = before(days);
-            if !idx.iter().any(|&i| days.y[i]) {
-                return Err(RunError::Empty {
-                    what: "hazard",
-                    hint: format!(
-                        "no accident day of `{}` before winter {held_back_from} in its regional weather",
-                        site.id
-                    ),
-                });
-            }
-            let fitted_on = format!(
-                "{}: {} region-days of winters before {held_back_from}/{} ({} with a recorded accident)",
-                site.id,
-                idx.len(),
-                (held_back_from + 1) % 100,
-                idx.iter().filter(|&&i| days.y[i]).count()
-            );
-            HazardModel::fit(days, &idx, climatology, fitted_on)
-        }
-        Some(source) => {
-            let parent = HazardModel::load(&store.hazard(source)).map_err(|e| RunError::Reference(e.to_string()))?;
-            let mut m = parent.for_site(climatology.unwrap_or_else(|| parent.climatology.clone()));
-            let refit = days.as_ref().and_then(|(d, _)| hazard::refit_intercept(&m, d, &before(d)));
-            m.fitted_on = format!(
-                "{}, carried to {} ({}; intercept {})",
-                parent.fitted_on,
-                site.id,
-                if days.is_some() {
-                    "the site's own climatology"
-                } else {
-                    "no regional weather: the source's climatology"
-                },
-                if refit.is_some() {
-                    "re-fitted on the site's days"
-                } else {
-                    "the source's: too few accident days to re-fit"
-                }
-            );
-            if let Some(b) = refit {
-                m.bias = b;
-            }
-            m
-        }
-    };
-    // Alerts on the site's most hazardous ALERT_SHARE of climatology days (weather only, no record).
-    let mut model = model;
-    if let Some((d, _)) = &days {
-        let points: Vec<String> = match &site.weather {
-            Some(crate::config::WeatherSource::OpenMeteo { points, .. }) => {
-                points.iter().map(|p| p.id.clone()).collect()
-            }
-            _ => Vec::new(),
-        };
-        let h: Vec<f64> = hazard::site_days_hazard(&model, d, &points).into_iter().map(|(_, h)| h).collect();
-        if let Some(t) = hazard::threshold_for_share(&h, hazard::ALERT_SHARE) {
-            model.alert_threshold = t;
-        }
-    }
-    if !model.alert_threshold.is_finite() {
-        return Err(RunError::Empty {
-            what: "hazard",
-            hint: format!("no regional weather for `{}` to set its alert threshold from", site.id),
-        });
-    }
+    let model = crate::hazard::site::fit_site(site, store, source, None).map_err(|e| match e {
+        crate::hazard::HazardError::Empty(hint) => RunError::Empty { what: "hazard", hint },
+        e => RunError::Reference(e.to_string()),
+    })?;
     model.save(&store.hazard(&site.id)).map_err(|e| RunError::Reference(e.to_string()))?;
     Ok(format!("hazard model ({}, alert from {:.3})", model.fitted_on, model.alert_threshold))
 }

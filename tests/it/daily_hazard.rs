@@ -142,3 +142,50 @@ fn verify_scores_the_daily_product_over_a_winter_and_prints_the_class_table() {
     );
     assert_ne!(o.status.code(), Some(0), "{}", text(&o));
 }
+
+/// The hazard that scores a winter in `avarisk verify` never saw that winter's records: fitted without winter
+/// 2020/21, it is exactly the model fitted on a store whose records stop before that winter; fitted with them, it
+/// differs (they count).
+#[test]
+fn the_hazard_that_verifies_a_winter_never_saw_its_records() {
+    use avarisk::hazard::site::{fit_site, for_winter};
+    let (all, earlier) = (tyrol_source_project(), tyrol_source_project());
+    // The second project's records stop at the end of winter 2019/20.
+    let records = repo().join("sites/tyrol-west/observations/incidents_tirol_processed.csv");
+    let text_all = std::fs::read_to_string(&records).unwrap();
+    let date_col = text_all.lines().next().unwrap().split(',').position(|c| c == "date").unwrap();
+    let kept: String = text_all
+        .lines()
+        .enumerate()
+        .filter(|(i, l)| *i == 0 || l.split(',').nth(date_col).is_some_and(|d| d < "2020-10-01"))
+        .map(|(_, l)| format!("{l}\n"))
+        .collect();
+    let obs = earlier.path().join("sites/tyrol-west/observations");
+    std::fs::remove_file(&obs).unwrap();
+    std::fs::create_dir(&obs).unwrap();
+    std::fs::write(obs.join("incidents_tirol_processed.csv"), kept).unwrap();
+    let stores: Vec<_> = [&all, &earlier]
+        .iter()
+        .map(|p| {
+            let records_only =
+                "description = \"records\"\n[[stages]]\nstage = \"dem\"\n[[stages]]\nstage = \"observations\"\n";
+            std::fs::write(p.path().join("pipelines/records.toml"), records_only).unwrap();
+            let root = p.path().join("out");
+            let o = avarisk(p.path(), &["--root", root.to_str().unwrap(), "run", "records", "--sites", "tyrol-west"]);
+            assert!(o.status.success(), "{}", text(&o));
+            let plan = avarisk::config::load(p.path()).unwrap_or_else(|r| panic!("{r}"));
+            (plan, avarisk::store::Store::new(root))
+        })
+        .collect();
+    let site = |i: usize| stores[i].0.site("tyrol-west").unwrap();
+    let published = fit_site(site(0), &stores[0].1, None, None).unwrap();
+    assert_eq!(published.winters, vec![2017, 2018, 2019, 2020], "{}", published.fitted_on);
+    let left_out = for_winter(site(0), &stores[0].1, None, &published, 2020).unwrap();
+    let never_saw = fit_site(site(1), &stores[1].1, None, None).unwrap();
+    assert_eq!(never_saw.winters, vec![2017, 2018, 2019]);
+    assert_eq!((left_out.bias, &left_out.weights), (never_saw.bias, &never_saw.weights), "{}", left_out.fitted_on);
+    assert_eq!(left_out.alert_threshold, never_saw.alert_threshold);
+    assert!((published.bias - left_out.bias).abs() > 1e-6, "the 2020/21 records count when they are included");
+    // A winter the model was not fitted on is scored by the published model itself.
+    assert_eq!(for_winter(site(0), &stores[0].1, None, &published, 2021).unwrap(), published);
+}

@@ -127,9 +127,14 @@ pub(super) fn compile_pipeline(
                 Stage::Model(compile_train(&[], raw, &key, e))
             }
             RawStage::Hazard { held_back_from } => {
-                let held_back_from = held_back_from.unwrap_or(HELD_BACK_FROM);
-                check_held_back_from(held_back_from, key("held_back_from"), e);
-                Stage::Hazard { held_back_from }
+                if held_back_from.is_some() {
+                    e.push(
+                        key("held_back_from"),
+                        "the hazard is fitted on every winter the site's records span, and `avarisk verify` scores \
+                         each of those winters with a model fitted without it: remove `held_back_from` here",
+                    );
+                }
+                Stage::Hazard
             }
             RawStage::Predict { tile, overlap, batch, mc_passes } => {
                 let d = PredictParams::default();

@@ -162,7 +162,6 @@ lr = 0.002
 
 [[stages]]
 stage = "hazard"
-held_back_from = 2018
 "#;
 
 const DAILY: &str = r#"
@@ -546,7 +545,12 @@ fn pipeline_rules() {
             &[("stages[3].weight_decay", "must be in [0, 1)")],
         ),
         ("onboard", "lr = 0.002", "lr = 0.002\nheld_back_from = 218", &[("stages[3].held_back_from", "got 218")]),
-        ("onboard", "held_back_from = 2018", "held_back_from = 20180", &[("stages[4].held_back_from", "got 20180")]),
+        (
+            "onboard",
+            "stage = \"hazard\"",
+            "stage = \"hazard\"\nheld_back_from = 2018",
+            &[("stages[4].held_back_from", "remove `held_back_from` here")],
+        ),
         // weather, weather_features
         ("daily", "concurrency = 8", "concurrency = 0", &[("stages[0].concurrency", "must be 1 to 256")]),
         ("daily", "connect_timeout_s = 10", "connect_timeout_s = 0", &[("stages[0].connect_timeout_s", "(0, 3600]")]),

@@ -98,10 +98,11 @@ impl RegionalWeather {
 }
 
 /// The weather features of a region-day, in this order.
-pub const DAY_FEATURES: [Channel; 7] = [
+pub const DAY_FEATURES: [Channel; 8] = [
     Channel::NewSnow24h,
     Channel::NewSnow72h,
     Channel::NewSnow7d,
+    Channel::NewSnow14d,
     Channel::TMean,
     Channel::TMax,
     Channel::Warming3d,

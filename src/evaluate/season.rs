@@ -181,7 +181,8 @@ pub fn season(
                     points = features.iter().map(|p| (p.id.clone(), p.longitude, p.latitude)).collect();
                 }
                 let by_point = |id: &str| features.iter().find(|p| p.id == id).map(|p| p.x);
-                let x: Vec<Option<[f32; 7]>> = points.iter().map(|(id, ..)| by_point(id)).collect();
+                let x: Vec<Option<[f32; crate::dataset::days::DAY_FEATURES.len()]>> =
+                    points.iter().map(|(id, ..)| by_point(id)).collect();
                 let model = &models[&crate::dataset::winter_of(day)];
                 hazard.push(x.iter().map(|x| x.map_or(f64::NAN, |x| model.hazard(&x, day))).collect());
                 alert_threshold.push(model.alert_threshold);

@@ -101,9 +101,6 @@ impl Target {
     }
 }
 
-/// First winter held back by the day-level model (the regional weather starts in January 2018).
-pub const DAY_TEST_FROM: i32 = 2020;
-
 /// The source site's region-days on 2018-01..2021-04 (its events against every other region-day, with the regional
 /// daily weather of `weather/cantons/*.csv`, Open-Meteo exports), with that weather; `None` when the site has none.
 fn source_days(
@@ -135,10 +132,10 @@ fn source_days(
     Ok(Some((days, weather)))
 }
 
-/// Day-level skill of the source site: a logistic regression on the day's weather features of its region-days,
-/// trained before winter [`DAY_TEST_FROM`] and tested from it.
+/// Day-level skill of the source site: the hazard model on its region-days, each winter scored by the model fitted
+/// on the others ([`super::days::day_skill`]).
 pub fn day_level(plan: &Plan, store: &Store, site: &str) -> Result<Option<super::days::DaySkill>, RunError> {
-    Ok(source_days(plan, store, site)?.and_then(|(days, _)| super::days::day_skill(&days, DAY_TEST_FROM, 7)))
+    Ok(source_days(plan, store, site)?.and_then(|(days, _)| super::days::day_skill(&days, 7)))
 }
 
 /// Runs the experiment, writing bundles under `out/runs/` and the report to `out/report.md`, `out/results.json` and
@@ -478,7 +475,7 @@ pub fn markdown(r: &Report, d: &Design) -> String {
     }
     if let Some(dl) = &r.day_level {
         let f = |v: Option<f64>| v.map_or("n/a".into(), |v| format!("{v:.3}"));
-        let _ = writeln!(s, "\nDay-level skill on `{}`: accident days against all other December-April days of {} regions (nearest regional weather point), the daily product's hazard model (the day's weather and calendar), fitted before winter {} and tested from it ({} train / {} test region-days; bootstrap over days).\n", r.source, dl.regions, dl.test_from_winter, dl.train_days, dl.test_days);
+        let _ = writeln!(s, "\nDay-level skill on `{}`: accident days against all other December-April days of {} regions (nearest regional weather point), the daily product's hazard model (the day's weather and calendar), each of winters {} to {} scored by the model fitted on the others ({} region-days; bootstrap over days).\n", r.source, dl.regions, dl.winters.first().unwrap_or(&0), dl.winters.last().unwrap_or(&0), dl.days);
         let _ = writeln!(s, "| score | positives / days | ROC-AUC | 95% CI | PR-AUC |\n|---|---|---|---|---|");
         for (name, sc, c) in [
             ("hazard model", &dl.model, dl.model_roc_auc_ci95),

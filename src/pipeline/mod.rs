@@ -181,7 +181,9 @@ pub fn io(site: &Site, stage: &Stage, store: &Store, ctx: &RunContext) -> UnitIo
             if let Some(from) = site.model.as_ref().and_then(|m| m.from.as_ref()) {
                 inputs.push(Input::Path(store.hazard(from)));
             }
-            UnitIo { inputs, outputs: vec![store.hazard(id)], ..Default::default() }
+            // The model's inputs are code, not files: a release that reads other inputs re-fits it.
+            let key = format!("inputs {}", crate::hazard::input_names().join(","));
+            UnitIo { key, inputs, outputs: vec![store.hazard(id)], ..Default::default() }
         }
         Stage::Predict(_) if site.model.is_none() => UnitIo::default(),
         Stage::Predict(_) => {

@@ -31,7 +31,7 @@ pub struct DailyFeatures {
 /// Variables a channel needs (any of the groups' variables being available makes it available).
 fn needs(c: Channel) -> &'static [Variable] {
     match c {
-        Channel::NewSnow24h | Channel::NewSnow72h | Channel::NewSnow7d => &[Variable::NewSnow],
+        Channel::NewSnow24h | Channel::NewSnow72h | Channel::NewSnow7d | Channel::NewSnow14d => &[Variable::NewSnow],
         Channel::SnowDepthChange24h => &[Variable::SnowDepth],
         Channel::TMean => &[Variable::TMean],
         Channel::TMax | Channel::Warming3d => &[Variable::TMax],
@@ -172,6 +172,7 @@ fn features_frame(df: DataFrame, last: i32) -> PolarsResult<DataFrame> {
             ns().alias(Channel::NewSnow24h.name()),
             ns().rolling_sum(window(3)).over(by.clone())?.alias(Channel::NewSnow72h.name()),
             ns().rolling_sum(window(7)).over(by.clone())?.alias(Channel::NewSnow7d.name()),
+            ns().rolling_sum(window(14)).over(by.clone())?.alias(Channel::NewSnow14d.name()),
             (sd() - sd().shift(lit(1)).over(by.clone())?).alias(Channel::SnowDepthChange24h.name()),
             col(Variable::TMean.column()).alias(Channel::TMean.name()),
             tmax().alias(Channel::TMax.name()),

@@ -31,6 +31,7 @@ pub enum Channel {
     NewSnow24h,
     NewSnow72h,
     NewSnow7d,
+    NewSnow14d,
     SnowDepthChange24h,
     TMean,
     TMax,
@@ -43,10 +44,11 @@ pub enum Channel {
 }
 
 impl Channel {
-    pub const ALL: [Channel; 12] = [
+    pub const ALL: [Channel; 13] = [
         Channel::NewSnow24h,
         Channel::NewSnow72h,
         Channel::NewSnow7d,
+        Channel::NewSnow14d,
         Channel::SnowDepthChange24h,
         Channel::TMean,
         Channel::TMax,
@@ -63,6 +65,7 @@ impl Channel {
             Channel::NewSnow24h => "new_snow_24h",
             Channel::NewSnow72h => "new_snow_72h",
             Channel::NewSnow7d => "new_snow_7d",
+            Channel::NewSnow14d => "new_snow_14d",
             Channel::SnowDepthChange24h => "snow_depth_change_24h",
             Channel::TMean => "t_mean",
             Channel::TMax => "t_max",
@@ -77,7 +80,11 @@ impl Channel {
 
     pub fn unit(self) -> &'static str {
         match self {
-            Channel::NewSnow24h | Channel::NewSnow72h | Channel::NewSnow7d | Channel::SnowDepthChange24h => "cm",
+            Channel::NewSnow24h
+            | Channel::NewSnow72h
+            | Channel::NewSnow7d
+            | Channel::NewSnow14d
+            | Channel::SnowDepthChange24h => "cm",
             Channel::TMean | Channel::TMax | Channel::Warming3d => "degC",
             Channel::WindSpeed => "m/s",
             Channel::WindDrift => "m/s*cm",
@@ -90,6 +97,7 @@ impl Channel {
             Channel::NewSnow24h => "new snow of the day",
             Channel::NewSnow72h => "new snow over the day and the 2 before",
             Channel::NewSnow7d => "new snow over the day and the 6 before",
+            Channel::NewSnow14d => "new snow over the day and the 13 before",
             Channel::SnowDepthChange24h => "snow depth minus the previous day's",
             Channel::TMean => "mean 2 m air temperature of the day",
             Channel::TMax => "maximum 2 m air temperature of the day",
@@ -105,7 +113,7 @@ impl Channel {
     pub fn downscale(self) -> Downscale {
         match self {
             Channel::TMean | Channel::TMax => Downscale::Temperature,
-            Channel::NewSnow24h | Channel::NewSnow72h | Channel::NewSnow7d => Downscale::Snowfall,
+            Channel::NewSnow24h | Channel::NewSnow72h | Channel::NewSnow7d | Channel::NewSnow14d => Downscale::Snowfall,
             _ => Downscale::None,
         }
     }

@@ -257,14 +257,14 @@ mod tests {
 
     #[test]
     fn sums_diffs_and_flags_on_a_known_series() {
-        let rows: Vec<DailyWeather> = (1..=10)
+        let rows: Vec<DailyWeather> = (1..=14)
             .map(|d| {
                 row(
                     d,
                     Values {
                         new_snow_cm: Some(d as f64),
                         snow_depth_cm: Some(100.0 + 2.0 * d as f64),
-                        rain_mm: Some(if d == 10 { 5.0 } else { 0.0 }),
+                        rain_mm: Some(if d == 14 { 5.0 } else { 0.0 }),
                         t_mean_c: Some(-5.0),
                         t_max_c: Some(d as f64 - 8.0),
                         wind_speed_ms: Some(4.0),
@@ -274,16 +274,17 @@ mod tests {
                 )
             })
             .collect();
-        let f = daily_features("s", &rows, day(10), &WeatherFeatureParams::default()).unwrap();
+        let f = daily_features("s", &rows, day(14), &WeatherFeatureParams::default()).unwrap();
         assert!(f.unavailable.is_empty());
         let v = &f.points[0].values;
-        assert_eq!(v[&Channel::NewSnow24h], Some(10.0));
-        assert_eq!(v[&Channel::NewSnow72h], Some(27.0));
-        assert_eq!(v[&Channel::NewSnow7d], Some(49.0));
+        assert_eq!(v[&Channel::NewSnow24h], Some(14.0));
+        assert_eq!(v[&Channel::NewSnow72h], Some(39.0));
+        assert_eq!(v[&Channel::NewSnow7d], Some(77.0));
+        assert_eq!(v[&Channel::NewSnow14d], Some(105.0));
         assert_eq!(v[&Channel::SnowDepthChange24h], Some(2.0));
         assert_eq!(v[&Channel::Warming3d], Some(3.0));
         assert_eq!(v[&Channel::RainOnSnow], Some(1.0));
-        assert_eq!(v[&Channel::WindDrift], Some(4.0 * 27.0));
+        assert_eq!(v[&Channel::WindDrift], Some(4.0 * 39.0));
         let (s, c) = (v[&Channel::WindSectorSin].unwrap(), v[&Channel::WindSectorCos].unwrap());
         assert!((s - 1.0).abs() < 1e-9 && c.abs() < 1e-9, "93 deg is in the east sector");
     }
@@ -306,8 +307,8 @@ mod tests {
     #[test]
     fn variables_the_source_never_gives_are_unavailable_not_zero() {
         let rows: Vec<DailyWeather> =
-            (1..=10).map(|d| row(d, Values { new_snow_cm: Some(0.0), ..Default::default() })).collect();
-        let f = daily_features("s", &rows, day(10), &WeatherFeatureParams::default()).unwrap();
+            (1..=14).map(|d| row(d, Values { new_snow_cm: Some(0.0), ..Default::default() })).collect();
+        let f = daily_features("s", &rows, day(14), &WeatherFeatureParams::default()).unwrap();
         assert!(f.unavailable.contains(&Channel::TMean) && f.unavailable.contains(&Channel::WindSpeed));
         assert_eq!(f.points[0].values[&Channel::TMean], None);
         assert_eq!(f.points[0].values[&Channel::NewSnow72h], Some(0.0));

@@ -303,16 +303,18 @@ fn the_cli_ingests_weather_and_writes_channels_offline_from_recorded_answers() {
     assert_eq!(ds.raster_count(), avarisk::features::weather::Channel::ALL.len());
     assert!(ds.metadata_item("AVARISK_UNAVAILABLE", "").unwrap().contains("wind_speed"));
     // Colder higher up: the lapse rate applies.
-    let (t, ..) = read_band(&tif, 5);
+    use avarisk::features::weather::Channel;
+    let t_mean_band = Channel::ALL.iter().position(|c| *c == Channel::TMean).unwrap() + 1;
+    let (t, ..) = read_band(&tif, t_mean_band);
     let (z, ..) = read_band(&root.path().join("sites/tyrol-west/terrain/dem.tif"), 1);
     let (lo, hi) = (
         z.iter().zip(&t).filter(|(z, _)| **z > 0.0 && **z < 1000.0).map(|(_, t)| *t).next().unwrap(),
         z.iter().zip(&t).filter(|(z, _)| **z > 3000.0).map(|(_, t)| *t).next().unwrap(),
     );
     assert!(hi < lo - 10.0, "t_mean at >3000 m ({hi}) well below that under 1000 m ({lo})");
-    // A day outside the recorded winter is refused offline, naming what is missing.
-    let o = ingest_weather("2022-01-01", "2022-01-02");
+    // A day after the recorded answers (they end on 2023-12-31) is refused offline, naming what is missing.
+    let o = ingest_weather("2024-01-01", "2024-01-02");
     assert_eq!(o.status.code(), Some(1));
     let out = text(&o);
-    assert!(out.contains("tyrol-west") && out.contains("holds no day of 2022-01-01..2022-01-02"), "{out}");
+    assert!(out.contains("tyrol-west") && out.contains("holds no day of 2024-01-01..2024-01-02"), "{out}");
 }

@@ -1,7 +1,8 @@
-//! Benchmark P3: training throughput (training windows per second) of avarisk's U-Net against a PyTorch-Python script of the
-//! same architecture, initial weights, batch, optimizer and data (`benches/train_pytorch.py`, run with the venv's
-//! torch), in the same run. Data: the Swiss source site's training windows (onboarded once into target/bench-data). Prints
-//! both rates (epochs after the first) and the ratio (target >= 0.95). Run with `make bench-train`.
+//! Benchmark P3: training throughput (training windows per second) of avarisk's U-Net against a PyTorch-Python
+//! script of the same architecture, initial weights, batch, optimizer and data (`benches/train_pytorch.py`, run with
+//! the venv's torch), in the same run. Data: the Swiss source site's training windows (onboarded once into
+//! target/bench-data). Prints both rates (epochs after the first) and the ratio (target >= 0.95). Run with
+//! `make bench-train`.
 use std::path::PathBuf;
 use std::process::Command;
 

@@ -157,15 +157,9 @@ pub fn season(
 ) -> Result<Season, String> {
     use crate::features::weather::Channel;
     let published = crate::hazard::HazardModel::load(&store.hazard(&site.id)).map_err(|e| e.to_string())?;
-    let source = match site.model.as_ref().and_then(|m| m.from.as_deref()) {
-        None => None,
-        Some(id) => {
-            Some(plan.site(id).ok_or_else(|| format!("site `{}`: its source `{id}` is not configured", site.id))?)
-        }
-    };
     let mut models = std::collections::BTreeMap::new();
     for w in from_winter..=to_winter {
-        let m = crate::hazard::site::for_winter(site, store, source, &published, w).map_err(|e| e.to_string())?;
+        let m = crate::hazard::site::for_winter(plan, site, store, &published, w).map_err(|e| e.to_string())?;
         models.insert(w, m);
     }
     let rows = crate::ingest::weather::store::load(&store.weather(&site.id)).map_err(|e| e.to_string())?;

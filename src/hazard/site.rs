@@ -13,7 +13,7 @@
 //!
 //! The alert threshold is set on the site's climatology days (weather only, no record): the hazard reached on
 //! [`super::ALERT_SHARE`] of them.
-use crate::config::{Site, WeatherSource};
+use crate::config::{Plan, Site, WeatherSource};
 use crate::dataset::days::{site_days, Days, REGIONAL_DIR};
 use crate::dataset::winter_of;
 use crate::store::Store;
@@ -52,15 +52,20 @@ fn left_out(without: Option<i32>) -> String {
     without.map(|w| format!(", winter {w}/{:02} left out", (w + 1) % 100)).unwrap_or_default()
 }
 
-/// The hazard model of `site` (see the module doc): `source` is the site its model comes from (`[model] from`), and
-/// `without` a winter left out of every fit. Without `without`, a target starts from its source's published model;
-/// with it, the source's model is re-fitted without that winter too.
-pub fn fit_site(
-    site: &Site,
-    store: &Store,
-    source: Option<&Site>,
-    without: Option<i32>,
-) -> Result<HazardModel, HazardError> {
+/// The site of `plan` that `site`'s model comes from (`[model] from`), if any.
+fn source_of<'a>(plan: &'a Plan, site: &Site) -> Result<Option<&'a Site>, HazardError> {
+    let Some(id) = site.model.as_ref().and_then(|m| m.from.as_deref()) else { return Ok(None) };
+    let source = plan
+        .site(id)
+        .ok_or_else(|| HazardError::Data(format!("site `{}`: its source `{id}` is not configured", site.id)))?;
+    Ok(Some(source))
+}
+
+/// The hazard model of `site` of `plan` (see the module doc), with `without` a winter left out of every fit. Without
+/// `without`, a target starts from its source's published model; with it, the source's model is re-fitted without
+/// that winter too.
+pub fn fit_site(plan: &Plan, site: &Site, store: &Store, without: Option<i32>) -> Result<HazardModel, HazardError> {
+    let source = source_of(plan, site)?;
     let days = site_days(site, store).map_err(|e| HazardError::Data(e.to_string()))?;
     let climatology = days.as_ref().and_then(|(d, _)| Climatology::of(d));
     let span = record_winters(site, store)?;
@@ -94,7 +99,7 @@ pub fn fit_site(
         Some(source) => {
             let parent = match without {
                 None => HazardModel::load(&store.hazard(&source.id))?,
-                Some(_) => fit_site(source, store, None, without)?,
+                Some(_) => fit_site(plan, source, store, without)?,
             };
             let mut m = parent.for_site(climatology.unwrap_or_else(|| parent.climatology.clone()));
             let own = days.as_ref().zip(span).map(|((d, _), s)| (d, used(d, s, without)));
@@ -149,14 +154,14 @@ pub fn fit_site(
 /// The model `avarisk verify` scores winter `winter` of `site` with: the published one when it was not fitted on
 /// that winter, else the one fitted without it ([`fit_site`]).
 pub fn for_winter(
+    plan: &Plan,
     site: &Site,
     store: &Store,
-    source: Option<&Site>,
     published: &HazardModel,
     winter: i32,
 ) -> Result<HazardModel, HazardError> {
     if published.winters.contains(&winter) {
-        fit_site(site, store, source, Some(winter))
+        fit_site(plan, site, store, Some(winter))
     } else {
         Ok(published.clone())
     }

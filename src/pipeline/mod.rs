@@ -292,8 +292,7 @@ pub fn run_stage(
             if site.model.is_none() {
                 return Ok(NotApplicable("the site has no [model]"));
             }
-            let from = site.model.as_ref().and_then(|m| m.from.as_deref());
-            crate::train::onboard::hazard_unit(plan, site, store, from).map(Done).map_err(classify)
+            crate::train::onboard::hazard_unit(plan, site, store).map(Done).map_err(classify)
         }
         Stage::Predict(p) => match predict::day::day_map(site, store, ctx.date, p).map_err(classify)? {
             None => Ok(NotApplicable("the site has no [model]")),

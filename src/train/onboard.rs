@@ -32,14 +32,10 @@ fn plan_of(site: &Site) -> Plan {
 }
 
 /// Fits and saves the site's hazard model ([`crate::hazard::site::fit_site`], [`Store::hazard`]): a source site's on
-/// its region-days of every winter its records span; a target's is its source's (`from`, onboarded first),
+/// its region-days of every winter its records span; a target's is its source's (`[model] from`, onboarded first),
 /// standardised by the target's climatology, with the intercept re-fitted on the target's own days when they suffice.
-pub fn hazard_unit(plan: &Plan, site: &Site, store: &Store, from: Option<&str>) -> Result<String, RunError> {
-    let source = match from {
-        None => None,
-        Some(id) => Some(plan.site(id).ok_or_else(|| RunError::Reference(format!("no site `{id}` configured")))?),
-    };
-    let model = crate::hazard::site::fit_site(site, store, source, None).map_err(|e| match e {
+pub fn hazard_unit(plan: &Plan, site: &Site, store: &Store) -> Result<String, RunError> {
+    let model = crate::hazard::site::fit_site(plan, site, store, None).map_err(|e| match e {
         crate::hazard::HazardError::Empty(hint) => RunError::Empty { what: "hazard", hint },
         e => RunError::Reference(e.to_string()),
     })?;

@@ -24,6 +24,18 @@ fn tyrol_source_project() -> tempfile::TempDir {
     dir
 }
 
+/// Western Tyrol's records file (header kept) with the rows dated before `day` only.
+fn records_before(day: &str) -> String {
+    let text =
+        std::fs::read_to_string(repo().join("sites/tyrol-west/observations/incidents_tirol_processed.csv")).unwrap();
+    let date_col = text.lines().next().unwrap().split(',').position(|c| c == "date").unwrap();
+    text.lines()
+        .enumerate()
+        .filter(|(i, l)| *i == 0 || l.split(',').nth(date_col).is_some_and(|d| d < day))
+        .map(|(_, l)| format!("{l}\n"))
+        .collect()
+}
+
 #[test]
 fn the_published_map_and_its_alert_follow_the_day_and_a_range_writes_the_season() {
     let project = tyrol_source_project();
@@ -121,16 +133,8 @@ fn verify_scores_the_daily_product_over_a_winter_and_prints_the_class_table() {
         serde_json::from_str::<serde_json::Value>(&std::fs::read_to_string(json).unwrap()).unwrap()
     };
     assert_eq!(with_events(&records, "verify-file")["same_cell"], v["same_cell"]);
-    let text_all = std::fs::read_to_string(&records).unwrap();
-    let date_col = text_all.lines().next().unwrap().split(',').position(|c| c == "date").unwrap();
-    let early: String = text_all
-        .lines()
-        .enumerate()
-        .filter(|(i, l)| *i == 0 || l.split(',').nth(date_col).is_some_and(|d| d < "2021-02-01"))
-        .map(|(_, l)| format!("{l}\n"))
-        .collect();
     let early_file = project.path().join("early.csv");
-    std::fs::write(&early_file, early).unwrap();
+    std::fs::write(&early_file, records_before("2021-02-01")).unwrap();
     let early_events = with_events(&early_file, "verify-early")["same_cell"]["events"].as_u64().unwrap();
     let all_events = v["same_cell"]["events"].as_u64().unwrap();
     assert!(early_events > 0 && early_events < all_events, "{early_events} of {all_events}");
@@ -151,15 +155,7 @@ fn the_hazard_that_verifies_a_winter_never_saw_its_records() {
     use avarisk::hazard::site::{fit_site, for_winter};
     let (all, earlier) = (tyrol_source_project(), tyrol_source_project());
     // The second project's records stop at the end of winter 2019/20.
-    let records = repo().join("sites/tyrol-west/observations/incidents_tirol_processed.csv");
-    let text_all = std::fs::read_to_string(&records).unwrap();
-    let date_col = text_all.lines().next().unwrap().split(',').position(|c| c == "date").unwrap();
-    let kept: String = text_all
-        .lines()
-        .enumerate()
-        .filter(|(i, l)| *i == 0 || l.split(',').nth(date_col).is_some_and(|d| d < "2020-10-01"))
-        .map(|(_, l)| format!("{l}\n"))
-        .collect();
+    let kept = records_before("2020-10-01");
     let obs = earlier.path().join("sites/tyrol-west/observations");
     std::fs::remove_file(&obs).unwrap();
     std::fs::create_dir(&obs).unwrap();
@@ -178,14 +174,14 @@ fn the_hazard_that_verifies_a_winter_never_saw_its_records() {
         })
         .collect();
     let site = |i: usize| stores[i].0.site("tyrol-west").unwrap();
-    let published = fit_site(site(0), &stores[0].1, None, None).unwrap();
+    let published = fit_site(&stores[0].0, site(0), &stores[0].1, None).unwrap();
     assert_eq!(published.winters, vec![2017, 2018, 2019, 2020], "{}", published.fitted_on);
-    let left_out = for_winter(site(0), &stores[0].1, None, &published, 2020).unwrap();
-    let never_saw = fit_site(site(1), &stores[1].1, None, None).unwrap();
+    let left_out = for_winter(&stores[0].0, site(0), &stores[0].1, &published, 2020).unwrap();
+    let never_saw = fit_site(&stores[1].0, site(1), &stores[1].1, None).unwrap();
     assert_eq!(never_saw.winters, vec![2017, 2018, 2019]);
     assert_eq!((left_out.bias, &left_out.weights), (never_saw.bias, &never_saw.weights), "{}", left_out.fitted_on);
     assert_eq!(left_out.alert_threshold, never_saw.alert_threshold);
     assert!((published.bias - left_out.bias).abs() > 1e-6, "the 2020/21 records count when they are included");
     // A winter the model was not fitted on is scored by the published model itself.
-    assert_eq!(for_winter(site(0), &stores[0].1, None, &published, 2021).unwrap(), published);
+    assert_eq!(for_winter(&stores[0].0, site(0), &stores[0].1, &published, 2021).unwrap(), published);
 }

@@ -19,7 +19,12 @@ from pathlib import Path
 # with later records) and each site's December-April climatology.
 WINTER = ("2018-01-01", "2023-12-31")
 SITES = {
-    "swiss-alps": ["valais", "bern", "uri", "glarus", "graubuenden", "ticino"],
+    # Every distinct point of the site's regional exports (Obwalden shares Nidwalden's): the daily regions are the
+    # regions the hazard is fitted on.
+    "swiss-alps": [
+        "appenzell_ausserrhoden", "appenzell_innerrhoden", "bern", "fribourg", "glarus", "graubuenden", "lucerne",
+        "nidwalden", "schwyz", "st_gallen", "ticino", "uri", "valais", "vaud",
+    ],
     # No Open-Meteo export lies in Tyrol: the nearest real point (Chur, GR) stands in, ~40 km west of the site.
     "tyrol-west": ["graubuenden"],
 }

@@ -132,12 +132,14 @@ pub fn point_days(f: &crate::features::weather::daily::DailyFeatures) -> Vec<Poi
         .collect()
 }
 
-/// Region-days: features (NaN where missing), label, region index, day, winter.
+/// Region-days: features (NaN where missing), label, recorded releases, region index, day, winter.
 #[derive(Debug, Clone, Default)]
 pub struct Days {
     pub regions: Vec<String>,
     pub x: Vec<[f32; DAY_FEATURES.len()]>,
     pub y: Vec<bool>,
+    /// Recorded releases in the region that day (0 where `y` is false).
+    pub releases: Vec<u32>,
     pub region: Vec<usize>,
     pub date: Vec<NaiveDate>,
     pub winter: Vec<i32>,
@@ -156,6 +158,14 @@ pub fn build_days(
     for w in weather {
         points.entry(w.point_id.clone()).or_insert((w.longitude, w.latitude));
     }
+    // Exports of one grid point (Nidwalden and Obwalden share theirs) are one region: the first by id. A second
+    // would hold every day as a quiet one, since its events all go to the first.
+    let mut seen: Vec<(f64, f64)> = Vec::new();
+    points.retain(|_, ll| {
+        let new = !seen.contains(ll);
+        seen.push(*ll);
+        new
+    });
     let regions: Vec<String> = points.keys().cloned().collect();
     let nearest = |(lon, lat): (f64, f64)| {
         let d = |(plon, plat): (f64, f64)| {
@@ -164,7 +174,7 @@ pub fn build_days(
         };
         (0..regions.len()).min_by(|a, b| d(points[&regions[*a]]).total_cmp(&d(points[&regions[*b]]))).unwrap_or(0)
     };
-    let mut accident_days: BTreeMap<(usize, NaiveDate), usize> = BTreeMap::new();
+    let mut accident_days: BTreeMap<(usize, NaiveDate), u32> = BTreeMap::new();
     for (e, ll) in events.iter().zip(lonlat) {
         *accident_days.entry((nearest(*ll), e.date)).or_default() += 1;
     }
@@ -177,7 +187,9 @@ pub fn build_days(
                 for p in point_days(&f) {
                     let Some(r) = regions.iter().position(|id| *id == p.id) else { continue };
                     out.x.push(p.x);
-                    out.y.push(accident_days.contains_key(&(r, day)));
+                    let releases = accident_days.get(&(r, day)).copied().unwrap_or(0);
+                    out.y.push(releases > 0);
+                    out.releases.push(releases);
                     out.region.push(r);
                     out.date.push(day);
                     out.winter.push(winter_of(day));
@@ -208,4 +220,67 @@ pub fn site_days(
     site.grid.crs.transform_points(&crate::geo::Crs::wgs84(), &mut xs, &mut ys)?;
     let lonlat: Vec<(f64, f64)> = xs.into_iter().zip(ys).collect();
     Ok(Some((build_days(&events, &lonlat, &weather, from, to), weather)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(point: &str, (lon, lat): (f64, f64), date: NaiveDate, snow: f64) -> DailyWeather {
+        DailyWeather {
+            date,
+            point_id: point.into(),
+            source: "test".into(),
+            longitude: lon,
+            latitude: lat,
+            elevation_m: 500.0,
+            values: Values {
+                new_snow_cm: Some(snow),
+                precip_mm: Some(snow),
+                rain_mm: Some(0.0),
+                t_mean_c: Some(-2.0),
+                t_min_c: Some(-5.0),
+                t_max_c: Some(1.0),
+                ..Values::default()
+            },
+        }
+    }
+
+    #[test]
+    fn exports_of_one_grid_point_are_one_region() {
+        let (from, to) = ("2020-01-01".parse().unwrap(), "2020-01-31".parse().unwrap());
+        let (shared, other) = ((8.17, 46.92), (9.53, 46.85));
+        let mut weather = Vec::new();
+        let mut day: NaiveDate = "2019-12-01".parse().unwrap();
+        while day <= to {
+            for (id, ll) in [("nidwalden", shared), ("obwalden", shared), ("graubuenden", other)] {
+                weather.push(row(id, ll, day, if day.day() % 5 == 0 { 20.0 } else { 0.0 }));
+            }
+            day = day.succ_opt().unwrap();
+        }
+        let event = Event {
+            id: "e".into(),
+            date: "2020-01-10".parse().unwrap(),
+            x: 0.0,
+            y: 0.0,
+            col: 0,
+            row: 0,
+            polygon_wkt: None,
+            kind: None,
+            size: None,
+            trigger: None,
+            elevation_m: None,
+            source: "test".into(),
+        };
+        // Two releases on one day in the shared point's region.
+        let days = build_days(&[event.clone(), event], &[(8.2, 46.9), (8.1, 46.95)], &weather, from, to);
+        assert_eq!(days.regions, ["graubuenden", "nidwalden"]);
+        assert_eq!(days.y.len(), 2 * 31, "one row per region and day, none for the duplicate export");
+        let hits: Vec<_> = (0..days.y.len())
+            .filter(|&i| days.y[i])
+            .map(|i| (days.region[i], days.date[i], days.releases[i]))
+            .collect();
+        assert_eq!(hits, [(1, "2020-01-10".parse().unwrap(), 2)]);
+        assert_eq!(days.releases.iter().sum::<u32>(), 2);
+    }
 }

@@ -43,6 +43,8 @@ pub struct Season {
     pub events: Vec<Event>,
     /// Per day, the alert threshold of the model that scored it.
     pub alert_threshold: Vec<f64>,
+    /// Per day, that model's releases per accident day ([`crate::hazard::HazardModel::expected_releases`]).
+    pub releases_per_accident_day: Vec<f64>,
     /// Per winter, the model that scored it ([`crate::hazard::site::for_winter`]), for people.
     pub models: Vec<(i32, String)>,
 }
@@ -165,7 +167,8 @@ pub fn season(
     let rows = crate::ingest::weather::store::load(&store.weather(&site.id)).map_err(|e| e.to_string())?;
     let snow_col = crate::dataset::days::DAY_FEATURES.iter().position(|c| *c == Channel::NewSnow72h).expect("listed");
     let mut points: Vec<(String, f64, f64)> = Vec::new();
-    let (mut days, mut hazard, mut snow_72h, mut alert_threshold) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut days, mut hazard, mut snow_72h) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut alert_threshold, mut releases_per_accident_day) = (Vec::new(), Vec::new());
     let mut day = NaiveDate::from_ymd_opt(from_winter, 12, 1).expect("valid");
     let end = NaiveDate::from_ymd_opt(to_winter + 1, 4, 30).expect("valid");
     while day <= end {
@@ -180,6 +183,7 @@ pub fn season(
                 let model = &models[&crate::dataset::winter_of(day)];
                 hazard.push(x.iter().map(|x| x.map_or(f64::NAN, |x| model.hazard(&x, day))).collect());
                 alert_threshold.push(model.alert_threshold);
+                releases_per_accident_day.push(model.releases_per_accident_day);
                 snow_72h.push(x.iter().map(|x| x.map_or(f32::NAN, |x| x[snow_col])).collect());
                 days.push(day);
             }
@@ -197,7 +201,7 @@ pub fn season(
     let events = crate::ingest::observations::load_events(&store.events(&site.id)).map_err(|e| e.to_string())?;
     let events = of_winters(events, from_winter, to_winter);
     let models = models.into_iter().map(|(w, m)| (w, m.fitted_on)).collect();
-    Ok(Season { maps, days, hazard, snow_72h, events, alert_threshold, models })
+    Ok(Season { maps, days, hazard, snow_72h, events, alert_threshold, releases_per_accident_day, models })
 }
 
 /// The events of the winters `from_winter..=to_winter`.
@@ -212,8 +216,9 @@ pub fn verify(s: &Season) -> Verification {
     let res = maps.grid.res_x();
     let sorted = Sorted::of(maps);
     let regions = maps.totals.len();
+    let expected_releases = |d: usize, r: usize| s.hazard[d][r] * s.releases_per_accident_day[d];
     let scale = |d: usize, r: usize| {
-        let h = s.hazard[d][r];
+        let h = expected_releases(d, r);
         if maps.totals[r] > 0.0 && h.is_finite() {
             h / maps.totals[r]
         } else {
@@ -232,7 +237,7 @@ pub fn verify(s: &Season) -> Verification {
         let Some(d0) = day_index(e.date) else { continue };
         let i = e.row * width + e.col;
         let r = maps.region[i] as usize;
-        let value = |d: usize| cell_probability(s.hazard[d][r], maps.susceptibility[i], maps.totals[r]);
+        let value = |d: usize| cell_probability(expected_releases(d, r), maps.susceptibility[i], maps.totals[r]);
         let (pos, pos_snow) = (value(d0), s.snow_72h[d0][r]);
         for (d, date) in s.days.iter().enumerate() {
             if d == d0 || winter(*date) != winter(e.date) {
@@ -307,7 +312,7 @@ pub fn verify(s: &Season) -> Verification {
         .iter()
         .map(|&(d, i)| {
             let r = maps.region[i] as usize;
-            cell_probability(s.hazard[d][r], maps.susceptibility[i], maps.totals[r]) as f64
+            cell_probability(expected_releases(d, r), maps.susceptibility[i], maps.totals[r]) as f64
         })
         .collect();
     let mut reliability = Vec::new();

@@ -30,6 +30,10 @@
 //!
 //! **Calibration.** The regression is unweighted, so the hazard is a probability: that of at least one recorded
 //! avalanche in the region on the day, at the source's regions' base rate (re-fitted intercept: the target's).
+//! Accidents come in cycles, several on one day in one region: the map shares out the *expected number* of recorded
+//! releases, the hazard times the mean count on the fitting data's accident region-days
+//! ([`HazardModel::expected_releases`]; the target's own where its intercept is re-fitted), so that summed over all
+//! cell-days of a winter it gives back the releases recorded, not the accident days.
 //!
 //! **Alerts.** A day is an alert day when the site's highest regional hazard reaches `alert_threshold`: the value
 //! reached on [`ALERT_SHARE`] of the site's climatology days (December-April of its regional weather; no record is
@@ -76,7 +80,7 @@ use crate::features::weather::{daily_features, WeatherFeatureParams};
 use crate::ingest::weather::schema::DailyWeather;
 
 /// Share of a site's climatology days at or above its alert threshold.
-pub const ALERT_SHARE: f64 = 0.38;
+pub const ALERT_SHARE: f64 = 0.37;
 /// Accident days a target needs before its intercept is re-fitted.
 pub const MIN_REFIT_EVENT_DAYS: usize = 10;
 /// L2 penalty of the regression (on standardised features).
@@ -145,6 +149,9 @@ pub struct HazardModel {
     pub climatology: Climatology,
     /// Hazard from which a CAP alert goes out.
     pub alert_threshold: f64,
+    /// Mean count of recorded releases on the region-days with at least one, over the days the model (or its
+    /// re-fitted intercept) was fitted on.
+    pub releases_per_accident_day: f64,
     /// What it was fitted on, for people.
     pub fitted_on: String,
     /// The winters (year of their October) whose records it was fitted on: `avarisk verify` scores these with a
@@ -164,6 +171,12 @@ impl HazardModel {
         sigmoid(self.bias + self.weights.iter().zip(&z).map(|(w, v)| w * v).sum::<f64>())
     }
 
+    /// The expected number of recorded releases in a region on a day of hazard `hazard`: what the map shares out
+    /// over the region's cells ([`cell_probability`]).
+    pub fn expected_releases(&self, hazard: f64) -> f64 {
+        hazard * self.releases_per_accident_day
+    }
+
     /// Fits the model on the region-days `idx` of `days`, standardised by `climatology` ([`fit`]); its alert threshold
     /// is set apart, from the site's climatology days.
     pub fn fit(days: &Days, idx: &[usize], climatology: Climatology, fitted_on: String) -> HazardModel {
@@ -174,6 +187,7 @@ impl HazardModel {
             bias,
             climatology,
             alert_threshold: f64::NAN,
+            releases_per_accident_day: releases_per_accident_day(days, idx).unwrap_or(1.0),
             fitted_on,
             winters: Vec::new(),
         }
@@ -198,7 +212,8 @@ impl HazardModel {
         let err = |e: String| HazardError::File { path: path.display().to_string(), message: e };
         let text = fs_err::read_to_string(path)
             .map_err(|e| err(format!("{e}; give the site its model (`avarisk run onboard`)")))?;
-        let model: HazardModel = serde_json::from_str(&text).map_err(|e| err(format!("not a hazard model: {e}")))?;
+        let model: HazardModel = serde_json::from_str(&text)
+            .map_err(|e| err(format!("not a hazard model of this avarisk: {e}; re-fit it (`avarisk run onboard`)")))?;
         if model.features != input_names() || model.weights.len() != INPUTS {
             return Err(err(format!(
                 "fitted on the inputs {:?}, this avarisk reads {:?}: re-fit it (`avarisk run onboard`)",
@@ -272,6 +287,13 @@ fn solve(mut a: Vec<Vec<f64>>, mut b: Vec<f64>) -> Vec<f64> {
         x[r] = if a[r][r].abs() < 1e-12 { 0.0 } else { (b[r] - s) / a[r][r] };
     }
     x
+}
+
+/// Mean recorded releases on the accident region-days of `idx`; `None` without one.
+pub fn releases_per_accident_day(days: &Days, idx: &[usize]) -> Option<f64> {
+    let accident: Vec<usize> = idx.iter().copied().filter(|&i| days.y[i]).collect();
+    let releases: u32 = accident.iter().map(|&i| days.releases[i]).sum();
+    (!accident.is_empty()).then(|| releases as f64 / accident.len() as f64)
 }
 
 /// Shifts the intercept so that the model's expected accident days over `idx` equal the observed ones (a
@@ -384,14 +406,15 @@ pub fn in_season(date: NaiveDate) -> bool {
     matches!(date.month(), 12 | 1..=4)
 }
 
-/// The published probability of a recorded release starting in a cell on a day: the region's hazard shared out
-/// over the region's cells in proportion to their susceptibility (`susceptibility / region_total`). Summed over a
-/// region's cells it gives back the hazard (about the expected number of recorded releases there that day).
-pub fn cell_probability(hazard: f64, susceptibility: f32, region_total: f64) -> f32 {
+/// The published probability of a recorded release starting in a cell on a day: the region's expected recorded
+/// releases ([`HazardModel::expected_releases`]) shared out over the region's cells in proportion to their
+/// susceptibility (`susceptibility / region_total`). Summed over a region's cells it gives back the expected
+/// releases; per cell, where two releases on one day are rare, it is the probability of one.
+pub fn cell_probability(expected_releases: f64, susceptibility: f32, region_total: f64) -> f32 {
     if !susceptibility.is_finite() || region_total <= 0.0 {
         return f32::NAN;
     }
-    (hazard * susceptibility as f64 / region_total) as f32
+    (expected_releases * susceptibility as f64 / region_total) as f32
 }
 
 #[cfg(test)]
@@ -409,6 +432,8 @@ mod tests {
             x[3] = ((i * 13) % 7) as f32;
             d.x.push(x);
             d.y.push(snow > 80.0 && i % 3 != 0);
+            // Accident days with odd snow hold two releases, the others one.
+            d.releases.push(if *d.y.last().unwrap() { 1 + (snow as u32 % 2) } else { 0 });
             d.region.push(0);
             d.date.push(day0 + chrono::Duration::days(i as i64 % 120));
             d.winter.push(2018);
@@ -421,20 +446,17 @@ mod tests {
         let d = days(600);
         let clim = Climatology::of(&d).unwrap();
         let idx: Vec<usize> = (0..d.y.len()).collect();
-        let (w, b) = fit(&d, &idx, &clim);
+        let m = HazardModel::fit(&d, &idx, clim, "test".into());
+        let w = &m.weights;
         assert!(w[1] > 1.0 && w[1] > 5.0 * w[3].abs(), "{w:?}");
-        let m = HazardModel {
-            features: input_names(),
-            weights: w,
-            bias: b,
-            climatology: clim,
-            alert_threshold: 0.5,
-            fitted_on: "test".into(),
-            winters: vec![],
-        };
         let expected: f64 = d.x.iter().zip(&d.date).map(|(x, t)| m.hazard(x, *t)).sum();
         let observed = d.y.iter().filter(|y| **y).count() as f64;
         assert!((expected - observed).abs() < 0.05 * observed, "expected {expected}, observed {observed}");
+        // Summed expected releases give back the recorded releases, not the accident days.
+        let releases: f64 = d.releases.iter().map(|r| *r as f64).sum();
+        assert!(releases > observed * 1.2, "the fixture has days of two releases");
+        let expected: f64 = d.x.iter().zip(&d.date).map(|(x, t)| m.expected_releases(m.hazard(x, *t))).sum();
+        assert!((expected - releases).abs() < 0.05 * releases, "expected {expected} releases, recorded {releases}");
         let h: Vec<f64> = d.x.iter().zip(&d.date).map(|(x, t)| m.hazard(x, *t)).collect();
         let t = threshold_for_share(&h, ALERT_SHARE).unwrap();
         let skill = AlertSkill::of(&h.iter().map(|h| *h >= t).collect::<Vec<_>>(), &d.y);
@@ -453,6 +475,7 @@ mod tests {
             bias: -9.0,
             climatology: clim,
             alert_threshold: 0.5,
+            releases_per_accident_day: 1.0,
             fitted_on: String::new(),
             winters: vec![],
         };

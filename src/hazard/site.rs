@@ -5,7 +5,8 @@
 //!   exports): more winters of storms and quiet spells than any single one, and the most a forecast for a later
 //!   winter can learn from.
 //! * A **target** site's model is its source's, standardised by the target's own climatology, with the intercept
-//!   re-fitted on the target's region-days of the winters its records span (when they hold enough accident days).
+//!   (and the releases per accident day) re-fitted on the target's region-days of the winters its records span
+//!   (when they hold enough accident days).
 //! * **Verifying a winter the model was fitted on** uses the model fitted *without* that winter (`without`): left
 //!   out of the source's fit and of the target's intercept, so every verified day is scored by a model that never
 //!   saw its records. `tests/it/daily_hazard.rs` checks that this model does not change when the winter's records
@@ -88,10 +89,11 @@ pub fn fit_site(plan: &Plan, site: &Site, store: &Store, without: Option<i32>) -
             }
             let (winters, text) = winters_text(days, &idx);
             let fitted_on = format!(
-                "{}: {} region-days of winters {text} ({} with a recorded accident){}",
+                "{}: {} region-days of winters {text} ({} with a recorded accident, {:.2} releases on each){}",
                 site.id,
                 idx.len(),
                 idx.iter().filter(|&&i| days.y[i]).count(),
+                super::releases_per_accident_day(days, &idx).unwrap_or(f64::NAN),
                 left_out(without)
             );
             HazardModel { winters, ..HazardModel::fit(days, &idx, climatology, fitted_on) }
@@ -104,7 +106,10 @@ pub fn fit_site(plan: &Plan, site: &Site, store: &Store, without: Option<i32>) -
             let mut m = parent.for_site(climatology.unwrap_or_else(|| parent.climatology.clone()));
             let own = days.as_ref().zip(span).map(|((d, _), s)| (d, used(d, s, without)));
             let refit = own.as_ref().and_then(|(d, idx)| refit_intercept(&m, d, idx));
-            if let Some((d, idx)) = own.as_ref().filter(|_| refit.is_some()) {
+            if let (Some(b), Some((d, idx))) = (refit, own.as_ref()) {
+                m.bias = b;
+                m.releases_per_accident_day =
+                    super::releases_per_accident_day(d, idx).unwrap_or(parent.releases_per_accident_day);
                 let (own_winters, _) = winters_text(d, idx);
                 m.winters.extend(own_winters);
                 m.winters.sort_unstable();
@@ -120,14 +125,11 @@ pub fn fit_site(plan: &Plan, site: &Site, store: &Store, without: Option<i32>) -
                     "no regional weather: the source's climatology"
                 },
                 if refit.is_some() {
-                    "re-fitted on the site's days"
+                    "and releases per accident day re-fitted on the site's days"
                 } else {
                     "the source's: too few accident days to re-fit"
                 }
             );
-            if let Some(b) = refit {
-                m.bias = b;
-            }
             m
         }
     };

@@ -181,8 +181,12 @@ pub fn io(site: &Site, stage: &Stage, store: &Store, ctx: &RunContext) -> UnitIo
             if let Some(from) = site.model.as_ref().and_then(|m| m.from.as_ref()) {
                 inputs.push(Input::Path(store.hazard(from)));
             }
-            // The model's inputs are code, not files: a release that reads other inputs re-fits it.
-            let key = format!("inputs {}", crate::hazard::input_names().join(","));
+            // The model's inputs and what it carries are code, not files: a release that changes them re-fits it.
+            let key = format!(
+                "inputs {}; releases per accident day; alerts on {} of climatology days",
+                crate::hazard::input_names().join(","),
+                crate::hazard::ALERT_SHARE
+            );
             UnitIo { key, inputs, outputs: vec![store.hazard(id)], ..Default::default() }
         }
         Stage::Predict(_) if site.model.is_none() => UnitIo::default(),

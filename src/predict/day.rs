@@ -5,13 +5,14 @@
 //! ```text
 //!  bundle ──predict (once per bundle)──► susceptibility.tif ──┐
 //!  weather/daily.parquet ──day features per point──► hazard per point ──► region of each cell (nearest point)
-//!                                                              └──► p(cell) = hazard(region) x s(cell) / sum of s
-//!                                                                     over the region ──► predictions/<day>.tif
+//!                                                              └──► p(cell) = expected releases(region) x s(cell)
+//!                                                                     / sum of s over the region ──► predictions/<day>.tif
 //! ```
 //!
-//! A region's cells share its hazard in proportion to their susceptibility, so summed over a region the map gives
-//! back the region's hazard: the probability of a recorded avalanche there that day. The map therefore rises and
-//! falls with the day's weather, and its classes ([`crate::publish`]) follow.
+//! A region's cells share its expected recorded releases (the hazard times the releases per accident day,
+//! [`HazardModel::expected_releases`]) in proportion to their susceptibility, so summed over a region the map gives
+//! back the releases expected there that day. The map therefore rises and falls with the day's weather, and its
+//! classes ([`crate::publish`]) follow.
 use std::path::PathBuf;
 
 use chrono::NaiveDate;
@@ -123,7 +124,7 @@ pub fn day_map(
             .map(|c| {
                 let i = row * width + c;
                 let r = maps.region[i] as usize;
-                hazard::cell_probability(hazards[r], sus[i], maps.totals[r])
+                hazard::cell_probability(model.expected_releases(hazards[r]), sus[i], maps.totals[r])
             })
             .collect();
         valid += line.iter().filter(|v| v.is_finite()).count();

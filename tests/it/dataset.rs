@@ -85,10 +85,11 @@ fn day_level_skill_uses_temporal_negatives_on_the_swiss_regions() {
     let skill = avarisk::experiments::transfer::day_level(&plan, &Store::new(root.path()), "swiss-alps")
         .unwrap()
         .expect("regional weather is bundled");
-    assert_eq!(skill.regions, 15);
+    // 15 canton exports, Obwalden's on Nidwalden's grid point: 14 regions.
+    assert_eq!(skill.regions, 14);
     // Winters 2017/18 (January-April: the exports start in 2018) to 2020/21, the last the records reach.
     assert_eq!(skill.winters, vec![2017, 2018, 2019, 2020], "{skill:?}");
-    assert!(skill.days > 15 * 4 * 110, "{skill:?}");
+    assert!(skill.days > 14 * 4 * 110, "{skill:?}");
     // Accident days are rare among region-days: temporal negatives dominate.
     assert!(skill.model.positives > 50 && skill.model.positives * 10 < skill.model.n, "{:?}", skill.model);
     let auc = skill.model.roc_auc.unwrap();

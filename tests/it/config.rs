@@ -16,6 +16,23 @@ fn every_shipped_site_and_pipeline_validates() {
     assert_eq!(swiss.dem.len(), 10);
 }
 
+/// The hazard is fitted on the regions of a site's exports, and its probability is that of a region of that size: the
+/// daily run must read the same points, or its regions are larger or smaller than the fitted ones and the published
+/// probability is off by their ratio (the Swiss site read 6 of its 14 points: 191 releases expected for 457 recorded).
+#[test]
+fn the_daily_weather_points_are_the_points_the_hazard_is_fitted_on() {
+    let plan = avarisk::config::load(&repo()).unwrap_or_else(|r| panic!("{r}"));
+    for site in &plan.sites {
+        let Some(avarisk::config::WeatherSource::OpenMeteo { points, .. }) = &site.weather else { continue };
+        let dir = site.dir.join(avarisk::dataset::days::REGIONAL_DIR);
+        let Some(rows) = avarisk::dataset::days::load_regional_rows(&dir).unwrap() else { continue };
+        let key = |lon: f64, lat: f64| ((lon * 1e4).round() as i64, (lat * 1e4).round() as i64);
+        let fitted: std::collections::BTreeSet<_> = rows.iter().map(|w| key(w.longitude, w.latitude)).collect();
+        let daily: std::collections::BTreeSet<_> = points.iter().map(|p| key(p.longitude, p.latitude)).collect();
+        assert_eq!(daily, fitted, "site `{}`: daily points against the points of {}", site.id, dir.display());
+    }
+}
+
 const GOOD: &str = r#"
 id = "demo"
 name = "Demo"

@@ -115,6 +115,10 @@ fn verify_scores_the_daily_product_over_a_winter_and_prints_the_class_table() {
     assert!(share > 0.05 && share < 0.8, "{v}");
     let t: Vec<f64> = v["class_thresholds"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect();
     assert!(t.windows(2).all(|w| w[0] < w[1]) && t[0] > 0.0, "{t:?}");
+    // Calibrated in the large: summed over the winter's cell-days, the map expects about the releases recorded.
+    let (expected, observed) = (v["expected_events"].as_f64().unwrap(), v["observed_events"].as_f64().unwrap());
+    eprintln!("releases expected {expected:.1}, recorded {observed}");
+    assert!(expected > observed / 2.0 && expected < observed * 2.0, "{expected} expected, {observed} recorded");
     // Classes begin at the top 5 / 1 / 0.2 / 0.05 % of cell-days: quiet days are class 1 almost everywhere.
     assert!(v["class_shares_quiet"][0].as_f64().unwrap() > 0.95, "{v}");
     for png in ["reliability.png", "season.png"] {

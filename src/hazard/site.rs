@@ -139,6 +139,19 @@ pub fn fit_site(plan: &Plan, site: &Site, store: &Store, without: Option<i32>) -
             Some(WeatherSource::OpenMeteo { points, .. }) => points.iter().map(|p| p.id.clone()).collect(),
             _ => Vec::new(),
         };
+        let fitted: std::collections::BTreeSet<&String> = d.regions.iter().collect();
+        if without.is_none() && !points.is_empty() && points.iter().collect::<std::collections::BTreeSet<_>>() != fitted
+        {
+            // The hazard is the probability of a recorded release in a region of the fitted size.
+            tracing::warn!(
+                site = %site.id,
+                daily = ?points,
+                fitted = ?fitted,
+                "the daily weather points are not the points of {}: the daily regions differ from the fitted ones and \
+                 the published probability is off by their size ratio; list the same points in site.toml",
+                site.dir.join(REGIONAL_DIR).display()
+            );
+        }
         let h: Vec<f64> = site_days_hazard(&model, d, &points).into_iter().map(|(_, h)| h).collect();
         if let Some(t) = threshold_for_share(&h, super::ALERT_SHARE) {
             model.alert_threshold = t;

@@ -258,20 +258,7 @@ mod tests {
             }
             day = day.succ_opt().unwrap();
         }
-        let event = Event {
-            id: "e".into(),
-            date: "2020-01-10".parse().unwrap(),
-            x: 0.0,
-            y: 0.0,
-            col: 0,
-            row: 0,
-            polygon_wkt: None,
-            kind: None,
-            size: None,
-            trigger: None,
-            elevation_m: None,
-            source: "test".into(),
-        };
+        let event = Event::at(0.0, 0.0, "2020-01-10");
         // Two releases on one day in the shared point's region.
         let days = build_days(&[event.clone(), event], &[(8.2, 46.9), (8.1, 46.95)], &weather, from, to);
         assert_eq!(days.regions, ["graubuenden", "nidwalden"]);

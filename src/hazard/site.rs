@@ -88,15 +88,16 @@ pub fn fit_site(plan: &Plan, site: &Site, store: &Store, without: Option<i32>) -
                 )));
             }
             let (winters, text) = winters_text(days, &idx);
+            let m = HazardModel::fit(days, &idx, climatology, String::new());
             let fitted_on = format!(
                 "{}: {} region-days of winters {text} ({} with a recorded accident, {:.2} releases on each){}",
                 site.id,
                 idx.len(),
                 idx.iter().filter(|&&i| days.y[i]).count(),
-                super::releases_per_accident_day(days, &idx).unwrap_or(f64::NAN),
+                m.releases_per_accident_day,
                 left_out(without)
             );
-            HazardModel { winters, ..HazardModel::fit(days, &idx, climatology, fitted_on) }
+            HazardModel { winters, fitted_on, ..m }
         }
         Some(source) => {
             let parent = match without {

@@ -94,23 +94,6 @@ mod tests {
     use super::*;
     use crate::geo::{Bounds, Crs};
 
-    fn event(x: f64, y: f64, date: &str) -> Event {
-        Event {
-            id: "e".into(),
-            date: date.parse().unwrap(),
-            x,
-            y,
-            col: 0,
-            row: 0,
-            polygon_wkt: None,
-            kind: None,
-            size: None,
-            trigger: None,
-            elevation_m: None,
-            source: "test".into(),
-        }
-    }
-
     #[test]
     fn cells_within_the_radius_of_the_day_s_start_zones() {
         // 10 x 10 cells of 10 m, x 0..100, y 0..100.
@@ -120,7 +103,7 @@ mod tests {
             10.0,
         );
         let day = "2021-02-15".parse().unwrap();
-        let events = [event(55.0, 45.0, "2021-02-15"), event(5.0, 95.0, "2021-02-16")];
+        let events = [Event::at(55.0, 45.0, "2021-02-15"), Event::at(5.0, 95.0, "2021-02-16")];
         // Radius 0: only the event's own cell (col 5, row 5).
         let l = label_raster(&events, &grid, day, 0.0);
         assert_eq!(l.iter().filter(|v| **v == 1.0).count(), 1);
@@ -130,7 +113,7 @@ mod tests {
         assert_eq!(l.iter().filter(|v| **v == 1.0).count(), 5);
         assert_eq!((l[4 * 10 + 5], l[5 * 10 + 4], l[4 * 10 + 4]), (1.0, 1.0, 0.0));
         // Near the edge the disc is clipped; other days are ignored.
-        let l = label_raster(&[event(1.0, 99.0, "2021-02-15")], &grid, day, 15.0);
+        let l = label_raster(&[Event::at(1.0, 99.0, "2021-02-15")], &grid, day, 15.0);
         assert_eq!(l.iter().filter(|v| **v == 1.0).count(), 3);
         assert!(label_raster(&events, &grid, "2021-02-17".parse().unwrap(), 50.0).iter().all(|v| *v == 0.0));
     }

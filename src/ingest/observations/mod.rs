@@ -97,6 +97,27 @@ pub struct Event {
     pub source: String,
 }
 
+#[cfg(test)]
+impl Event {
+    /// A record at (x, y) on `date` ("YYYY-MM-DD") with no attribute, for unit tests.
+    pub(crate) fn at(x: f64, y: f64, date: &str) -> Event {
+        Event {
+            id: "e".into(),
+            date: date.parse().unwrap(),
+            x,
+            y,
+            col: 0,
+            row: 0,
+            polygon_wkt: None,
+            kind: None,
+            size: None,
+            trigger: None,
+            elevation_m: None,
+            source: "test".into(),
+        }
+    }
+}
+
 /// A problem with an observation file or output that stops the ingest; each names the file.
 #[derive(Debug, thiserror::Error)]
 pub enum ObservationError {

@@ -21,12 +21,20 @@
 //! (Saturday, Sunday) and the time of the season (a cosine peaking in mid-February) are inputs beside the weather.
 //! Public holidays are not (no calendar of them ships with the sites).
 //!
+//! **Why a target re-fits its weekend weight.** How much busier weekends are depends on what a site's records
+//! record: 39 % of the SLF accident days (people caught) of the Swiss source are Saturdays or Sundays, 29 % of the
+//! LAWIS incident days of western Tyrol (reported by observers as well as those involved), where weekends are 29 % of
+//! the days (`fitted_on` in each site's hazard.json). The weekend is independent of the weather, so a target reads
+//! its weight off its own records, every winter they span, no weather needed ([`weekend_fit`]: the log ratio of
+//! accident-day rates on weekends and weekdays); western Tyrol's records hold 209 accident days from winter 1992/93
+//! on, its regional weather starts in 2018. The source keeps its jointly fitted weight.
+//!
 //! **Carrying over to a target site.** Features are standardised by the site's own climatology (mean and standard
 //! deviation over its December-April days), so the model reads "unusually much new snow *here*", not an absolute
 //! amount measured at a different point. The climatology comes from the site's regional exports
 //! (`weather/cantons/*.csv`, Open-Meteo, the same source and points as its daily weather). The intercept can be
 //! re-fitted on the target's own days ([`refit_intercept`]) when they hold at least [`MIN_REFIT_EVENT_DAYS`]
-//! accident days; the weights stay the source's.
+//! accident days; the weather weights stay the source's.
 //!
 //! **Calibration.** The regression is unweighted, so the hazard is a probability: that of at least one recorded
 //! avalanche in the region on the day, at the source's regions' base rate (re-fitted intercept: the target's).
@@ -50,6 +58,8 @@ pub mod site;
 
 /// Calendar inputs after the weather features.
 pub const CALENDAR: [&str; 2] = ["weekend", "season"];
+/// Position of the weekend among the model's inputs.
+pub const WEEKEND: usize = DAY_FEATURES.len();
 /// Inputs of the model: the weather features, then the calendar.
 pub const INPUTS: usize = DAY_FEATURES.len() + CALENDAR.len();
 
@@ -66,7 +76,7 @@ pub fn inputs(x: &[f32], date: NaiveDate) -> [f32; INPUTS] {
         }
     }
     let weekend = matches!(date.weekday(), chrono::Weekday::Sat | chrono::Weekday::Sun);
-    out[DAY_FEATURES.len()] = weekend as u8 as f32;
+    out[WEEKEND] = weekend as u8 as f32;
     let phase = (date.ordinal() as f64 - 46.0) / 365.25 * std::f64::consts::TAU;
     out[DAY_FEATURES.len() + 1] = phase.cos() as f32;
     out
@@ -83,6 +93,9 @@ use crate::ingest::weather::schema::DailyWeather;
 pub const ALERT_SHARE: f64 = 0.37;
 /// Accident days a target needs before its intercept is re-fitted.
 pub const MIN_REFIT_EVENT_DAYS: usize = 10;
+/// Accident days a target needs before its weekend weight is re-fitted ([`weekend_fit`]): with 40, the
+/// weight's standard error is about 0.15 on the standardised input.
+pub const MIN_WEEKEND_EVENT_DAYS: usize = 40;
 /// L2 penalty of the regression (on standardised features).
 const RIDGE: f64 = 1.0;
 
@@ -328,6 +341,45 @@ pub fn refit_intercept(model: &HazardModel, days: &Days, idx: &[usize]) -> Optio
     Some(0.5 * (lo + hi))
 }
 
+/// A weekend weight read off a site's records ([`weekend_fit`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct WeekendFit {
+    /// Weight on the standardised weekend input.
+    pub weight: f64,
+    /// Accident days it was read off, and the share of them on a Saturday or Sunday.
+    pub accident_days: usize,
+    pub weekend_share: f64,
+}
+
+/// The weekend weight of a site whose accident days are `accident_days`, over the December-April days of `winters`
+/// (year of their October): the log of the ratio of the share of weekend days with an accident to that of weekdays,
+/// times `weekend_std` (the standard deviation of the weekend input in the site's climatology: the weight is on the
+/// standardised input). Accident days are rare, so the rate ratio stands for the odds ratio. `None` below
+/// [`MIN_WEEKEND_EVENT_DAYS`] accident days in season, or when either kind of day has none.
+pub fn weekend_fit(accident_days: &[NaiveDate], winters: &[i32], weekend_std: f64) -> Option<WeekendFit> {
+    let is_weekend = |d: &NaiveDate| matches!(d.weekday(), chrono::Weekday::Sat | chrono::Weekday::Sun);
+    let in_winters = |d: &NaiveDate| in_season(*d) && winters.contains(&crate::dataset::winter_of(*d));
+    let mut accident: Vec<NaiveDate> = accident_days.iter().copied().filter(in_winters).collect();
+    accident.sort_unstable();
+    accident.dedup();
+    let calendar: Vec<NaiveDate> = winters
+        .iter()
+        .filter_map(|w| NaiveDate::from_ymd_opt(*w, 12, 1).zip(NaiveDate::from_ymd_opt(w + 1, 4, 30)))
+        .flat_map(|(from, to)| from.iter_days().take_while(move |d| *d <= to))
+        .collect();
+    let count = |days: &[NaiveDate], weekend: bool| days.iter().filter(|d| is_weekend(d) == weekend).count() as f64;
+    let (acc_we, acc_wd) = (count(&accident, true), count(&accident, false));
+    if accident.len() < MIN_WEEKEND_EVENT_DAYS || acc_we == 0.0 || acc_wd == 0.0 {
+        return None;
+    }
+    let ratio = (acc_we / count(&calendar, true)) / (acc_wd / count(&calendar, false));
+    Some(WeekendFit {
+        weight: ratio.ln() * weekend_std,
+        accident_days: accident.len(),
+        weekend_share: acc_we / accident.len() as f64,
+    })
+}
+
 /// Alert verification over region-days: share of days with an alert, hit rate (accident days with an alert),
 /// false-alarm ratio (alerts without an accident) and the Heidke skill score.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -485,6 +537,31 @@ mod tests {
         let observed = d.y.iter().filter(|y| **y).count() as f64;
         assert!((expected - observed).abs() < 0.5, "{expected} vs {observed}");
         assert!(refit_intercept(&m, &d, &idx[..5]).is_none());
+    }
+
+    #[test]
+    fn the_weekend_weight_is_the_log_rate_ratio_on_the_standardised_input() {
+        let winters = [2018, 2019];
+        let season: Vec<NaiveDate> = winters
+            .iter()
+            .flat_map(|w| {
+                let to = NaiveDate::from_ymd_opt(w + 1, 4, 30).unwrap();
+                NaiveDate::from_ymd_opt(*w, 12, 1).unwrap().iter_days().take_while(move |d| *d <= to)
+            })
+            .collect();
+        let weekend = |d: &&NaiveDate| matches!(d.weekday(), chrono::Weekday::Sat | chrono::Weekday::Sun);
+        // Every third day: no weekend effect. Every weekend day and every fourth weekday: a rate ratio of 4.
+        let flat: Vec<NaiveDate> = season.iter().step_by(3).copied().collect();
+        assert!(weekend_fit(&flat, &winters, 0.45).unwrap().weight.abs() < 0.05);
+        let busy: Vec<NaiveDate> =
+            season.iter().filter(weekend).copied().chain(season.iter().step_by(4).copied()).collect();
+        let w = weekend_fit(&busy, &winters, 0.45).unwrap().weight;
+        assert!((w - 4f64.ln() * 0.45).abs() < 0.1, "{w}");
+        // Days outside the season or the winters do not count; too few days give no weight.
+        let summer: Vec<NaiveDate> = flat.iter().map(|d| *d + chrono::Duration::days(150)).collect();
+        assert!(weekend_fit(&summer, &winters, 0.45).is_none());
+        assert!(weekend_fit(&flat, &[2030], 0.45).is_none());
+        assert!(weekend_fit(&flat[..MIN_WEEKEND_EVENT_DAYS - 1], &winters, 0.45).is_none());
     }
 
     #[test]

@@ -4,9 +4,10 @@
 //! * A **source** site's model is fitted on its region-days of every winter its records span (within its regional
 //!   exports): more winters of storms and quiet spells than any single one, and the most a forecast for a later
 //!   winter can learn from.
-//! * A **target** site's model is its source's, standardised by the target's own climatology, with the intercept
+//! * A **target** site's model is its source's, standardised by the target's own climatology, with its weekend
+//!   weight read off the target's records of every winter they span ([`super::weekend_fit`]), then the intercept
 //!   (and the releases per accident day) re-fitted on the target's region-days of the winters its records span
-//!   (when they hold enough accident days).
+//!   (each when they hold enough accident days).
 //! * **Verifying a winter the model was fitted on** uses the model fitted *without* that winter (`without`): left
 //!   out of the source's fit and of the target's intercept, so every verified day is scored by a model that never
 //!   saw its records. `tests/it/daily_hazard.rs` checks that this model does not change when the winter's records
@@ -19,14 +20,38 @@ use crate::dataset::days::{site_days, Days, REGIONAL_DIR};
 use crate::dataset::winter_of;
 use crate::store::Store;
 
-use super::{refit_intercept, site_days_hazard, threshold_for_share, Climatology, HazardError, HazardModel};
+use super::{
+    refit_intercept, site_days_hazard, threshold_for_share, weekend_fit, Climatology, HazardError, HazardModel,
+    WeekendFit, WEEKEND,
+};
 
-/// The winters (year of their October) the site's records span, first and last.
-fn record_winters(site: &Site, store: &Store) -> Result<Option<(i32, i32)>, HazardError> {
+/// The days of the site's records.
+fn record_days(site: &Site, store: &Store) -> Result<Vec<chrono::NaiveDate>, HazardError> {
     let events = crate::ingest::observations::load_events(&store.events(&site.id))
         .map_err(|e| HazardError::Data(format!("{e}; ingest the site's records first (`avarisk run onboard`)")))?;
-    let winters = events.iter().map(|e| winter_of(e.date));
-    Ok(winters.clone().min().zip(winters.max()))
+    Ok(events.iter().map(|e| e.date).collect())
+}
+
+/// The winters (year of their October) of `days`, first and last.
+fn winter_span(days: &[chrono::NaiveDate]) -> Option<(i32, i32)> {
+    let winters = days.iter().map(|d| winter_of(*d));
+    winters.clone().min().zip(winters.max())
+}
+
+/// The weekend weight read off the record days `records` of the winters of `span` other than `without`.
+fn record_weekend(
+    records: &[chrono::NaiveDate],
+    span: Option<(i32, i32)>,
+    without: Option<i32>,
+    std: f64,
+) -> Option<WeekendFit> {
+    let winters: Vec<i32> = span.map(|(a, b)| (a..=b).filter(|w| Some(*w) != without).collect()).unwrap_or_default();
+    weekend_fit(records, &winters, std)
+}
+
+/// "40 % of 1360 accident days on weekends" for people.
+fn weekend_text(fit: &WeekendFit) -> String {
+    format!("{:.0} % of {} accident days on weekends", 100.0 * fit.weekend_share, fit.accident_days)
 }
 
 /// The region-days of `days` in the winters `span` other than `without`.
@@ -69,7 +94,8 @@ pub fn fit_site(plan: &Plan, site: &Site, store: &Store, without: Option<i32>) -
     let source = source_of(plan, site)?;
     let days = site_days(site, store).map_err(|e| HazardError::Data(e.to_string()))?;
     let climatology = days.as_ref().and_then(|(d, _)| Climatology::of(d));
-    let span = record_winters(site, store)?;
+    let records = record_days(site, store)?;
+    let span = winter_span(&records);
     let mut model = match source {
         None => {
             let (Some((days, _)), Some(climatology)) = (&days, climatology) else {
@@ -88,14 +114,17 @@ pub fn fit_site(plan: &Plan, site: &Site, store: &Store, without: Option<i32>) -
                 )));
             }
             let (winters, text) = winters_text(days, &idx);
+            let weekend = record_weekend(&records, span, without, climatology.std[WEEKEND]);
             let m = HazardModel::fit(days, &idx, climatology, String::new());
             let fitted_on = format!(
-                "{}: {} region-days of winters {text} ({} with a recorded accident, {:.2} releases on each){}",
+                "{}: {} region-days of winters {text} ({} with a recorded accident, {:.2} releases on each){}; its \
+                 records: {}",
                 site.id,
                 idx.len(),
                 idx.iter().filter(|&&i| days.y[i]).count(),
                 m.releases_per_accident_day,
-                left_out(without)
+                left_out(without),
+                weekend.map_or("too few accident days for a weekend share".into(), |w| weekend_text(&w))
             );
             HazardModel { winters, fitted_on, ..m }
         }
@@ -105,6 +134,10 @@ pub fn fit_site(plan: &Plan, site: &Site, store: &Store, without: Option<i32>) -
                 Some(_) => fit_site(plan, source, store, without)?,
             };
             let mut m = parent.for_site(climatology.unwrap_or_else(|| parent.climatology.clone()));
+            let weekend = record_weekend(&records, span, without, m.climatology.std[WEEKEND]);
+            if let Some(w) = weekend {
+                m.weights[WEEKEND] = w.weight;
+            }
             let own = days.as_ref().zip(span).map(|((d, _), s)| (d, used(d, s, without)));
             let refit = own.as_ref().and_then(|(d, idx)| refit_intercept(&m, d, idx));
             if let (Some(b), Some((d, idx))) = (refit, own.as_ref()) {
@@ -117,7 +150,7 @@ pub fn fit_site(plan: &Plan, site: &Site, store: &Store, without: Option<i32>) -
                 m.winters.dedup();
             }
             m.fitted_on = format!(
-                "{}, carried to {} ({}; intercept {})",
+                "{}, carried to {} ({}; weekend weight {}; intercept {})",
                 parent.fitted_on,
                 site.id,
                 if days.is_some() {
@@ -125,6 +158,16 @@ pub fn fit_site(plan: &Plan, site: &Site, store: &Store, without: Option<i32>) -
                 } else {
                     "no regional weather: the source's climatology"
                 },
+                weekend.map_or("the source's: too few accident days to re-fit".into(), |w| format!(
+                    "{:.3} from the site's records, {} of winters {}",
+                    w.weight,
+                    weekend_text(&w),
+                    span.map_or(String::new(), |(a, b)| format!(
+                        "{a}/{:02} to {b}/{:02}",
+                        (a + 1) % 100,
+                        (b + 1) % 100
+                    )) + &left_out(without)
+                )),
                 if refit.is_some() {
                     "and releases per accident day re-fitted on the site's days"
                 } else {

@@ -183,7 +183,8 @@ pub fn io(site: &Site, stage: &Stage, store: &Store, ctx: &RunContext) -> UnitIo
             }
             // The model's inputs and what it carries are code, not files: a release that changes them re-fits it.
             let key = format!(
-                "inputs {}; releases per accident day; alerts on {} of climatology days",
+                "inputs {}; releases per accident day; a target's weekend weight from its records; alerts on {} of \
+                 climatology days",
                 crate::hazard::input_names().join(","),
                 crate::hazard::ALERT_SHARE
             );

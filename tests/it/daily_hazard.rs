@@ -189,3 +189,66 @@ fn the_hazard_that_verifies_a_winter_never_saw_its_records() {
     // A winter the model was not fitted on is scored by the published model itself.
     assert_eq!(for_winter(&stores[0].0, site(0), &stores[0].1, &published, 2021).unwrap(), published);
 }
+
+/// A project holding the bundled Swiss source and western Tyrol as its target, with western Tyrol's records
+/// replaced by `tyrol_records`, its records (and the source's) read into `<project>/out`.
+fn carried_project(tyrol_records: &str) -> (tempfile::TempDir, avarisk::config::Plan, avarisk::store::Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let sites = dir.path().join("sites");
+    std::fs::create_dir_all(sites.join("tyrol-west/observations")).unwrap();
+    for s in ["_shared", "swiss-alps"] {
+        std::os::unix::fs::symlink(repo().join("sites").join(s), sites.join(s)).unwrap();
+    }
+    std::os::unix::fs::symlink(repo().join("sites/tyrol-west/weather"), sites.join("tyrol-west/weather")).unwrap();
+    std::fs::copy(repo().join("sites/tyrol-west/site.toml"), sites.join("tyrol-west/site.toml")).unwrap();
+    let obs = sites.join("tyrol-west/observations/incidents_tirol_processed.csv");
+    std::fs::write(obs, tyrol_records).unwrap();
+    std::fs::create_dir_all(dir.path().join("pipelines")).unwrap();
+    let records = "description = \"records\"\n[[stages]]\nstage = \"dem\"\n[[stages]]\nstage = \"observations\"\n";
+    std::fs::write(dir.path().join("pipelines/records.toml"), records).unwrap();
+    let root = dir.path().join("out");
+    let o = avarisk(dir.path(), &["--root", root.to_str().unwrap(), "run", "records"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let plan = avarisk::config::load(dir.path()).unwrap_or_else(|r| panic!("{r}"));
+    (dir, plan, avarisk::store::Store::new(root))
+}
+
+/// A target's weekend weight is read off its own records, not carried from the source: western Tyrol's incident
+/// days are no busier on weekends (29 %, as the calendar), the Swiss accident days are (39 %); its weather weights
+/// stay the source's. With the weekday records of its early winters removed, the weight follows the records.
+#[test]
+fn a_target_reads_its_weekend_weight_off_its_own_records() {
+    use avarisk::hazard::site::fit_site;
+    use avarisk::hazard::WEEKEND;
+    use chrono::Datelike;
+    let all =
+        std::fs::read_to_string(repo().join("sites/tyrol-west/observations/incidents_tirol_processed.csv")).unwrap();
+    let date_col = all.lines().next().unwrap().split(',').position(|c| c == "date").unwrap();
+    let busy: String = all
+        .lines()
+        .enumerate()
+        .filter(|(i, l)| {
+            let day = l
+                .split(',')
+                .nth(date_col)
+                .and_then(|d| d.get(..10).and_then(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").ok()));
+            *i == 0 || day.is_some_and(|d| d.year() >= 2017 || d.weekday().number_from_monday() >= 6)
+        })
+        .map(|(_, l)| format!("{l}\n"))
+        .collect();
+    let fit = |records: &str| {
+        let (_dir, plan, store) = carried_project(records);
+        // Fitted without winter 2020/21: the source is then re-fitted here rather than read from its hazard.json.
+        let source = fit_site(&plan, plan.site("swiss-alps").unwrap(), &store, Some(2020)).unwrap();
+        let target = fit_site(&plan, plan.site("tyrol-west").unwrap(), &store, Some(2020)).unwrap();
+        (source, target)
+    };
+    let (source, target) = fit(&all);
+    assert!(source.weights[WEEKEND] > 0.15, "{} {}", source.weights[WEEKEND], source.fitted_on);
+    assert!(target.weights[WEEKEND].abs() < 0.1, "{}", target.fitted_on);
+    for (i, (s, t)) in source.weights.iter().zip(&target.weights).enumerate() {
+        assert!(i == WEEKEND || s == t, "weight {i}: {s} vs {t}");
+    }
+    let (_, busier) = fit(&busy);
+    assert!(busier.weights[WEEKEND] > target.weights[WEEKEND] + 0.3, "{}", busier.fitted_on);
+}

@@ -57,6 +57,9 @@ pub(super) fn compile_train(
     if t.train.epochs == 0 {
         e.push(key("epochs"), "must be at least 1");
     }
+    if t.train.patience == 0 {
+        e.push(key("patience"), "must be at least 1 (epochs without a better validation score before training stops)");
+    }
     if t.train.batch == 0 {
         e.push(key("batch"), "must be at least 1");
     }

@@ -494,6 +494,7 @@ fn pipeline_rules() {
         ("pretrain", "context = 32", "context = 79", &[("stages[0].context", "2 x 79 + 4 > patch 160")]),
         ("pretrain", "epochs = 15", "epochs = 0", &[("stages[0].epochs", "must be at least 1")]),
         ("pretrain", "batch = 16", "batch = 0", &[("stages[0].batch", "must be at least 1")]),
+        ("pretrain", "epochs = 15", "epochs = 15\npatience = 0", &[("stages[0].patience", "must be at least 1")]),
         ("pretrain", "lr = 0.002", "lr = 1.5", &[("stages[0].lr", "must be in (0, 1), got 1.5")]),
         // dem, observations, terrain, model
         ("onboard", r#""bilinear""#, r#""bicubic""#, &[("stages[0].resampling", "unknown resampling `bicubic`")]),
